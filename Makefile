@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make report` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= reports
+
+.PHONY: report test bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[all]'
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(VENV)/bin/cnnref report --out $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks/ --benchmark-only --benchmark-autosave -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check reference comparisons tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .benchmarks .hypothesis

@@ -1,0 +1,32 @@
+"""Framework adapters by name, loaded lazily: a missing framework is a reason, not a crash."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+FRAMEWORKS = ("torch", "keras")
+_MODULES = {"torch": "comparisons.torch_adapter", "keras": "comparisons.keras_adapter"}
+
+
+class FrameworkUnavailable(RuntimeError):
+    """The framework (or its adapter) cannot be imported here; the message says why."""
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ logging and choose Keras' TensorFlow backend, before any import."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def load_adapter(framework: str) -> ModuleType:
+    """The adapter module for ``framework``; raises FrameworkUnavailable with the reason."""
+    if framework not in _MODULES:
+        raise ValueError(f"load_adapter: framework must be one of {FRAMEWORKS}, got {framework!r}")
+    if framework == "keras":
+        quiet_tensorflow()
+    try:
+        return importlib.import_module(_MODULES[framework])
+    except ImportError as exc:
+        raise FrameworkUnavailable(f"{framework} is not installed here ({exc})") from exc

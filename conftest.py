@@ -1,0 +1,66 @@
+"""Suite-wide options, markers and fixtures.
+
+``--framework torch`` / ``--framework keras`` (repeatable) keeps only those
+frameworks' comparisons; without the option every installed framework runs and a
+missing one is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from comparisons.frameworks import FRAMEWORKS, FrameworkUnavailable, load_adapter, quiet_tensorflow
+
+quiet_tensorflow()
+# One thread per test process: ``make test`` runs two processes on two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+settings.register_profile("default", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("quick", max_examples=25, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--framework", action="append", choices=FRAMEWORKS, default=None,
+                     help="run only the comparisons against this framework (repeatable); default: all")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = config.getoption("--framework")
+    if not chosen:
+        return
+    keep, drop = [], []
+    for item in items:
+        marked = [fw for fw in FRAMEWORKS if item.get_closest_marker(fw)]
+        (drop if marked and not set(marked) & set(chosen) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _adapter(framework: str):
+    try:
+        adapter = load_adapter(framework)
+    except FrameworkUnavailable as exc:
+        pytest.skip(str(exc))
+    return adapter
+
+
+@pytest.fixture(scope="session")
+def torch_adapter():
+    """The PyTorch adapter, imported once per test process (skips when torch is missing)."""
+    adapter = _adapter("torch")
+    import torch
+
+    torch.set_num_threads(1)
+    return adapter
+
+
+@pytest.fixture(scope="session")
+def keras_adapter():
+    """The Keras adapter, imported once per test process (skips when tensorflow is missing)."""
+    return _adapter("keras")

@@ -1,0 +1,29 @@
+"""Pure-numpy reference layers for CNNs, with the tutorial's ``forward``/``backward`` interface.
+
+Channels-first throughout: images ``(C, H, W)`` or batches ``(N, C, H, W)``,
+conv weights ``(F, C, kh, kw)``, linear weights ``(in, out)``.
+"""
+
+from .activations import ReLU
+from .conv import Conv2d
+from .gradcheck import numerical_gradient, rel_error
+from .layer import Layer
+from .linear import Flatten, Linear
+from .losses import log_softmax, softmax_cross_entropy
+from .model import Sequential
+from .pool import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "Flatten",
+    "Layer",
+    "Linear",
+    "MaxPool2d",
+    "ReLU",
+    "Sequential",
+    "log_softmax",
+    "numerical_gradient",
+    "rel_error",
+    "softmax_cross_entropy",
+]

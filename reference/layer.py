@@ -1,0 +1,82 @@
+"""The interface every layer shares: ``forward``, ``backward``, ``params``, ``grads``.
+
+As in the tutorial, ``forward(x)`` caches what ``backward`` needs and
+``backward(dout)`` returns ``dx``; parameter gradients land in ``self.grads``
+under the same keys as ``self.params``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import as_float_array, check_ndim, check_shape
+
+
+class Layer:
+    """Base class: parameter dicts, the forward cache and the checks around them."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+        self._cache = None
+        self._out_shape: tuple[int, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def train(self, mode: bool = True) -> Layer:
+        """Switch between training and evaluation behaviour (as ``torch.nn.Module.train``)."""
+        self.training = mode
+        return self
+
+    def eval(self) -> Layer:
+        return self.train(False)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _input(self, x, dtype=None) -> np.ndarray:
+        """Validate ``x`` as a real float array, cast to ``dtype`` when given."""
+        arr = as_float_array(x, f"{self.name}.forward", "x")
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def _upstream(self, dout) -> np.ndarray:
+        """Validate ``dout`` against the last forward's output and return it."""
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}.backward called before forward")
+        arr = as_float_array(dout, f"{self.name}.backward", "dout")
+        check_shape(arr, self._out_shape, f"{self.name}.backward", "dout")
+        return arr
+
+    def _param(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """``self.params[key]`` checked against ``shape`` and seen in ``dtype``."""
+        arr = as_float_array(self.params[key], f"{self.name}.forward", f"params[{key!r}]")
+        check_shape(arr, shape, f"{self.name}.forward", f"params[{key!r}]")
+        return arr.astype(dtype, copy=False)
+
+
+class SpatialLayer(Layer):
+    """A layer on images: accepts one ``(C, H, W)`` image or an ``(N, C, H, W)`` batch.
+
+    Kernels always see a batch; a single image gets a batch axis of 1 on the way in
+    and loses it on the way out (and the same for ``dout``/``dx`` in backward).
+    """
+
+    def _batch(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
+        check_ndim(x, (3, 4), f"{self.name}.forward", "x", "(C,H,W) or (N,C,H,W)")
+        single = x.ndim == 3
+        return (x[np.newaxis] if single else x), single
+
+    def _finish_forward(self, out: np.ndarray, single: bool) -> np.ndarray:
+        out = out[0] if single else out
+        self._out_shape = out.shape
+        return out
