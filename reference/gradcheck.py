@@ -17,6 +17,23 @@ def rel_error(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def max_rel_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Normwise relative error ``max|a - e| / max|e|`` (0.0 when both are all zero).
+
+    The measure to use for sums: an element whose exact value cancels to ~0 has no
+    meaningful element-wise relative error, while this one stays at rounding level.
+    """
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        raise ValueError(f"max_rel_error: shapes differ, {a.shape} vs {e.shape}")
+    if a.size == 0:
+        return 0.0
+    err, scale = float(np.max(np.abs(a - e))), float(np.max(np.abs(e)))
+    if scale == 0.0:
+        return 0.0 if err == 0.0 else float("inf")
+    return err / scale
+
+
 def numerical_gradient(f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """Central-difference gradient of ``sum(f() * dout)`` w.r.t. ``x``, perturbing ``x`` in place.
 

@@ -1,0 +1,85 @@
+"""MaxPool2d and AvgPool2d: gradients, loop == im2col, padding rules, tie rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from comparisons.cases import pool_cases
+from reference import AvgPool2d, MaxPool2d, max_rel_error
+from tests.reference.helpers import assert_gradients_match
+
+POOL_CASES = pool_cases()
+LAYERS = {"MaxPool2d": MaxPool2d, "AvgPool2d": AvgPool2d}
+
+
+def build(case, impl):
+    return LAYERS[case.layer](**case.specs[0].kwargs, impl=impl)
+
+
+def distinct_values(shape, rng):
+    """A random input whose values are all distinct and spaced, so no window has a tie (or a near-tie
+    that a finite difference of h=1e-5 could flip: neighbours are at least 0.9/size apart)."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size).reshape(shape) + rng.uniform(0, 0.1, shape)) / size
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=[c.id for c in POOL_CASES])
+def test_gradients_match_finite_differences(case, impl):
+    rng = np.random.default_rng(case.seed)
+    assert_gradients_match(build(case, impl), distinct_values(case.input_shape, rng), rng)
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[c.id for c in POOL_CASES])
+def test_loop_and_im2col_agree(case):
+    rng = np.random.default_rng(case.seed)
+    x = rng.standard_normal(case.input_shape)
+    loop, fast = build(case, "loop"), build(case, "im2col")
+    out = loop.forward(x)
+    assert max_rel_error(fast.forward(x), out) < 1e-12
+    dout = rng.standard_normal(out.shape)
+    assert max_rel_error(fast.backward(dout), loop.backward(dout)) < 1e-12
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+def test_max_pool_padding_never_wins(impl):
+    x = -1.0 - np.arange(2 * 5 * 5, dtype=float).reshape(2, 5, 5)  # all negative: a zero pad would win
+    pool = MaxPool2d(3, stride=2, padding=1, impl=impl)
+    out = pool.forward(x)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    expected = np.array([[[padded[c, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max() for j in range(3)] for i in range(3)]
+                         for c in range(2)])
+    assert np.array_equal(out, expected)
+    assert (out < 0).all()
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+def test_avg_pool_divides_by_whole_kernel_including_padding(impl):
+    x = np.ones((1, 4, 4))
+    out = AvgPool2d(3, stride=1, padding=1, impl=impl).forward(x)
+    assert out[0, 0, 0] == pytest.approx(4 / 9)  # corner window: 4 real ones, 5 padded zeros
+    assert out[0, 0, 1] == pytest.approx(6 / 9)
+    assert out[0, 1, 1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+def test_max_pool_tie_goes_to_first_maximum_in_row_major_order(impl):
+    x = np.zeros((1, 2, 2))  # one window, four equal values
+    pool = MaxPool2d(2, impl=impl)
+    pool.forward(x)
+    dx = pool.backward(np.array([[[5.0]]]))
+    assert dx.tolist() == [[[5.0, 0.0], [0.0, 0.0]]]
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+def test_overlapping_windows_accumulate_the_gradient(impl):
+    """The tutorial's backward assigns (``=``) where windows overlap; a shared maximum must get the sum."""
+    x = np.zeros((1, 3, 3))
+    x[0, 1, 1] = 1.0  # the maximum of all four 2x2 windows at stride 1
+    pool = MaxPool2d(2, stride=1, impl=impl)
+    pool.forward(x)
+    dout = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    dx = pool.backward(dout)
+    assert dx[0, 1, 1] == 10.0
+    assert dx.sum() == 10.0

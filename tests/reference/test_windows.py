@@ -1,0 +1,63 @@
+"""Window arithmetic: output size, spatial-only padding, the strided view and its adjoint."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference.windows import add_windows, output_size, pad_spatial, sliding_windows, window_slices
+
+pairs = st.tuples
+
+
+@st.composite
+def window_configs(draw):
+    kernel = draw(pairs(st.integers(1, 4), st.integers(1, 4)))
+    stride = draw(pairs(st.integers(1, 3), st.integers(1, 3)))
+    dilation = draw(pairs(st.integers(1, 3), st.integers(1, 3)))
+    padding = draw(pairs(st.integers(0, 2), st.integers(0, 2)))
+    ek = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    size = (draw(st.integers(max(1, ek[0] - 2 * padding[0]), 12)), draw(st.integers(max(1, ek[1] - 2 * padding[1]), 12)))
+    return kernel, stride, dilation, padding, size
+
+
+@given(window_configs())
+def test_output_size_counts_the_windows_that_fit(cfg):
+    kernel, stride, dilation, padding, size = cfg
+    oh, ow = output_size(size, kernel, stride, padding, dilation, "test")
+    # count start positions by brute force: the last tap of the window must stay inside the padded input
+    count = [sum(1 for s in range(0, n + 2 * p, st_) if s + d * (k - 1) < n + 2 * p)
+             for n, k, st_, p, d in zip(size, kernel, stride, padding, dilation)]
+    assert (oh, ow) == tuple(count)
+
+
+@given(window_configs())
+def test_sliding_windows_equal_window_slices(cfg):
+    kernel, stride, dilation, padding, size = cfg
+    rng = np.random.default_rng(0)
+    xp = pad_spatial(rng.standard_normal((2, 3, *size)), padding)
+    out_hw = output_size(size, kernel, stride, padding, dilation, "test")
+    win = sliding_windows(xp, kernel, stride, dilation)
+    assert win.shape == (2, 3, *out_hw, *kernel)
+    for i, j, rows, cols in window_slices(out_hw, kernel, stride, dilation):
+        assert np.array_equal(win[:, :, i, j], xp[:, :, rows, cols])
+
+
+@given(window_configs())
+def test_add_windows_is_the_adjoint_of_sliding_windows(cfg):
+    """<windows(x), g> == <x, add_windows(g)> for every x and g: col2im is im2col's transpose."""
+    kernel, stride, dilation, padding, size = cfg
+    rng = np.random.default_rng(1)
+    xp = rng.standard_normal((1, 2, size[0] + 2 * padding[0], size[1] + 2 * padding[1]))
+    win = sliding_windows(xp, kernel, stride, dilation)
+    g = rng.standard_normal(win.shape)
+    back = add_windows(np.zeros_like(xp), g, stride, dilation)
+    assert np.isclose(np.sum(win * g), np.sum(xp * back), rtol=1e-12, atol=0)
+
+
+def test_pad_spatial_pads_only_the_spatial_axes():
+    x = np.ones((2, 3, 4, 5))
+    assert pad_spatial(x, (1, 2)).shape == (2, 3, 6, 9)
+    assert pad_spatial(x.transpose(0, 2, 3, 1), (1, 2), axes=(1, 2)).shape == (2, 6, 9, 3)
+    assert pad_spatial(x, (0, 0)) is x
