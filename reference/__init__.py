@@ -6,7 +6,7 @@ conv weights ``(F, C, kh, kw)``, linear weights ``(in, out)``.
 
 from .activations import ReLU
 from .conv import Conv2d
-from .gradcheck import max_rel_error, numerical_gradient, rel_error
+from .gradcheck import gradient_errors, max_rel_error, numerical_gradient, rel_error
 from .layer import Layer
 from .linear import Flatten, Linear
 from .losses import log_softmax, softmax_cross_entropy
@@ -18,6 +18,7 @@ __all__ = [
     "Conv2d",
     "Flatten",
     "Layer",
+    "gradient_errors",
     "Linear",
     "MaxPool2d",
     "ReLU",

@@ -54,3 +54,17 @@ def numerical_gradient(f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndar
         x[idx] = old
         grad[idx] = (plus - minus) / (2 * h)
     return grad
+
+
+def gradient_errors(layer, x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> dict[str, float]:
+    """``layer.backward`` against central differences, for ``x`` and every parameter (float64).
+
+    Returns ``{"x": err, "weight": err, ...}``, each a :func:`max_rel_error` of the analytic
+    gradient against the numerical one. ``layer`` may be any layer or a Sequential.
+    """
+    layer.forward(x)
+    analytic = {"x": layer.backward(dout), **{k: np.array(v) for k, v in layer.grads.items()}}
+    numeric = {"x": numerical_gradient(lambda: layer.forward(x), x, dout, h)}
+    for key in list(layer.params):
+        numeric[key] = numerical_gradient(lambda: layer.forward(x), layer.params[key], dout, h)
+    return {k: max_rel_error(analytic[k], numeric[k]) for k in analytic}

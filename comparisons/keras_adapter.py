@@ -1,0 +1,256 @@
+"""Keras 3 (TensorFlow backend) side of the harness: the case's model as Keras layers, same parameters.
+
+Keras is channels-last, so every array crosses :mod:`comparisons.layouts` on the way in
+and on the way out: inputs and ``dout`` NCHW -> NHWC, conv kernels OIHW -> HWIO, dense
+rows after a Flatten from ``C, H, W`` to ``H, W, C`` order; results back the other way.
+Padding is explicit (``ZeroPadding2D`` + ``padding="valid"``), so it is the reference's
+symmetric zero padding exactly. Max pooling pads with ``-inf``, which zero padding cannot
+express: it is run with ``padding="same"`` (TensorFlow ignores the padded cells) when the
+"same" padding equals the reference's, and is unsupported otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from . import layouts
+from .cases import Case, LayerSpec
+from .frameworks import quiet_tensorflow
+
+quiet_tensorflow()
+# TensorFlow prints its oneDNN banner through absl before TF_CPP_MIN_LOG_LEVEL is honoured;
+# without oneDNN it prints nothing, and the CPU kernels left (Eigen) support float64 throughout.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import keras  # noqa: E402  (after the environment above)
+import tensorflow as tf  # noqa: E402
+
+from reference.validation import as_pair  # noqa: E402
+from reference.windows import output_size  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")
+
+name = "keras"
+version = f"keras {keras.__version__} / tensorflow {tf.__version__}"
+
+Shape = tuple[int, ...]
+
+
+def _pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
+    return as_pair(value, "keras_adapter", name, minimum)
+
+
+def _pool_geometry(s: LayerSpec) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """``(kernel, stride, padding)`` of a pooling spec as pairs; stride None means the kernel."""
+    kw = s.kwargs
+    kernel = _pair(kw["kernel_size"], "kernel_size")
+    stride = kernel if kw.get("stride") is None else _pair(kw["stride"], "stride")
+    return kernel, stride, _pair(kw.get("padding", 0), "padding", 0)
+
+
+def _walk(specs: tuple[LayerSpec, ...], sample_shape: Shape) -> Iterator[tuple[int, LayerSpec, Shape, Shape]]:
+    """Yield ``(index, spec, in_shape, out_shape)`` with per-sample reference shapes ``(C, H, W)`` or ``(D,)``."""
+    shape = tuple(sample_shape)
+    for i, s in enumerate(specs):
+        kw = s.kwargs
+        if s.kind == "conv":
+            hw = output_size(shape[1:], _pair(kw["kernel_size"], "kernel_size"), _pair(kw["stride"], "stride"),
+                             _pair(kw["padding"], "padding", 0), _pair(kw["dilation"], "dilation"), "keras_adapter")
+            out = (kw["out_channels"], *hw)
+        elif s.kind in ("maxpool", "avgpool"):
+            kernel, stride, padding = _pool_geometry(s)
+            out = (shape[0], *output_size(shape[1:], kernel, stride, padding, (1, 1), "keras_adapter"))
+        elif s.kind == "flatten":
+            out = (int(np.prod(shape)),)
+        elif s.kind == "linear":
+            out = (kw["out_features"],)
+        elif s.kind == "relu":
+            out = shape
+        else:
+            raise ValueError(f"keras_adapter: unknown layer kind {s.kind!r}")
+        yield i, s, shape, out
+        shape = out
+
+
+def _reason(s: LayerSpec, in_shape: Shape) -> str | None:
+    """Why Keras cannot compute layer ``s`` on a per-sample input of ``in_shape`` exactly, or None."""
+    kw = s.kwargs
+    if s.kind == "conv":
+        stride, dilation = _pair(kw["stride"], "stride"), _pair(kw["dilation"], "dilation")
+        if max(stride) > 1 and max(dilation) > 1:
+            return (f"Keras Conv2D rejects strides > 1 together with dilation_rate > 1 (ValueError at construction); "
+                    f"got stride={stride}, dilation={dilation}")
+    if s.kind == "maxpool":
+        kernel, stride, padding = _pool_geometry(s)
+        same = layouts.keras_same_padding(in_shape[1:], kernel, stride)
+        if padding != (0, 0) and same != layouts.padding_to_keras(padding):
+            return (f"Keras has no -inf padding layer for max pooling (ZeroPadding2D would let 0 win the max), and "
+                    f'padding="same" pads {same} here, not the reference\'s symmetric {padding}')
+    return None
+
+
+def unsupported(case: Case) -> str | None:
+    """Why Keras cannot express ``case`` exactly, or None."""
+    sample = case.input_shape if case.single else case.input_shape[1:]
+    for i, s, in_shape, _ in _walk(case.specs, sample):
+        reason = _reason(s, in_shape)
+        if reason is not None:
+            return f"layer {i} ({s.kind}): {reason}"
+    return None
+
+
+class KerasModel:
+    """The layers of a case in Keras (channels-last) and where each reference parameter lives.
+
+    Call it on an NHWC (or ``(N, D)``) tensor. :meth:`load` assigns reference-layout parameters,
+    :meth:`param_from_keras` turns a Keras-layout parameter (or its gradient) back, :meth:`export`
+    returns every parameter in the reference layout.
+    """
+
+    def __init__(self, specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> None:
+        self.sample_shape = tuple(sample_shape)
+        self.layers: list[keras.Layer] = []
+        self.owners: dict[int, keras.Layer] = {}  # spec index -> the layer holding "i.weight"/"i.bias"
+        self.dense_features: dict[int, Shape] = {}  # linear index -> (C, H, W) its input was flattened from
+        flat_from = None
+        for i, s, in_shape, _ in _walk(specs, sample_shape):
+            reason = _reason(s, in_shape)
+            if reason is not None:
+                raise ValueError(f"keras_adapter: layer {i} ({s.kind}) cannot be built: {reason}")
+            self.layers += self._layers(s, dtype)
+            if s.kind in ("conv", "linear"):
+                self.owners[i] = self.layers[-1]
+            if s.kind == "flatten" and len(in_shape) == 3:
+                flat_from = in_shape
+            if s.kind == "linear":
+                if flat_from is not None:
+                    self.dense_features[i] = flat_from
+                flat_from = None
+        self.out_flat_from = flat_from  # the output is a channels-last Flatten of this (C, H, W) map
+        self(tf.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # creates the weights
+
+    @staticmethod
+    def _layers(s: LayerSpec, dtype: str) -> list[keras.Layer]:
+        """The Keras layers computing one reference layer, channels-last."""
+        kw = s.kwargs
+        fmt = {"data_format": "channels_last", "dtype": dtype}
+        if s.kind in ("conv", "avgpool", "maxpool"):
+            padded = _pair(kw["padding"], "padding", 0) != (0, 0)
+            pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(kw["padding"]), **fmt)] if padded else []
+        if s.kind == "conv":
+            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], strides=kw["stride"],
+                                              padding="valid", dilation_rate=kw["dilation"], use_bias=kw["bias"],
+                                              **fmt)]
+        if s.kind == "avgpool":
+            kernel, stride, _ = _pool_geometry(s)
+            return pad + [keras.layers.AveragePooling2D(kernel, stride, padding="valid", **fmt)]
+        if s.kind == "maxpool":
+            kernel, stride, _ = _pool_geometry(s)
+            # _reason checked that "same" pads exactly the reference's padding (with -inf, as TF max pooling does)
+            return [keras.layers.MaxPooling2D(kernel, stride, padding="same" if padded else "valid", **fmt)]
+        if s.kind == "relu":
+            return [keras.layers.ReLU(dtype=dtype)]
+        if s.kind == "flatten":
+            return [keras.layers.Flatten(**fmt)]
+        return [keras.layers.Dense(kw["out_features"], use_bias=kw["bias"], dtype=dtype)]
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    # -- layouts -------------------------------------------------------------
+    @staticmethod
+    def to_keras(x: np.ndarray) -> np.ndarray:
+        """Batched input or input gradient: NCHW -> NHWC; ``(N, D)`` unchanged."""
+        return layouts.nchw_to_nhwc(x) if x.ndim == 4 else x
+
+    @staticmethod
+    def from_keras(x: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_keras`."""
+        return layouts.nhwc_to_nchw(x) if x.ndim == 4 else x
+
+    def out_to_keras(self, a: np.ndarray) -> np.ndarray:
+        """The model's output (or its gradient ``dout``) in reference layout -> Keras layout."""
+        if self.out_flat_from is not None:
+            return layouts.flat_chw_to_hwc(a, self.out_flat_from)
+        return self.to_keras(a)
+
+    def out_from_keras(self, a: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`out_to_keras`."""
+        if self.out_flat_from is not None:
+            return layouts.flat_hwc_to_chw(a, self.out_flat_from)
+        return self.from_keras(a)
+
+    def _variable(self, key: str) -> keras.Variable:
+        index, pname = key.split(".", 1)
+        layer = self.owners[int(index)]
+        return {"weight": layer.kernel, "bias": layer.bias}[pname]
+
+    def param_to_keras(self, key: str, value: np.ndarray) -> np.ndarray:
+        """A reference parameter (``"0.weight"`` OIHW or ``(in, out)``, biases) in Keras' layout."""
+        index, pname = key.split(".", 1)
+        layer = self.owners[int(index)]
+        if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
+            return layouts.oihw_to_hwio(value)
+        if pname == "weight" and int(index) in self.dense_features:
+            return layouts.dense_rows_chw_to_hwc(value, self.dense_features[int(index)])
+        return value
+
+    def param_from_keras(self, key: str, value: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`param_to_keras`."""
+        index, pname = key.split(".", 1)
+        layer = self.owners[int(index)]
+        if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
+            return layouts.hwio_to_oihw(value)
+        if pname == "weight" and int(index) in self.dense_features:
+            return layouts.dense_rows_hwc_to_chw(value, self.dense_features[int(index)])
+        return value
+
+    def load(self, params: dict[str, np.ndarray]) -> list[keras.Variable]:
+        """Assign reference-layout ``params``; returns their Keras variables in the same order."""
+        variables = []
+        for key, value in params.items():
+            variable = self._variable(key)
+            variable.assign(self.param_to_keras(key, value))
+            variables.append(variable)
+        return variables
+
+    def export(self) -> dict[str, np.ndarray]:
+        """Every parameter back in the reference layout, keyed as the reference model's (``"0.weight"``)."""
+        keys = [f"{i}.{p}" for i, layer in self.owners.items() for p in ("weight", "bias")
+                if p == "weight" or layer.bias is not None]
+        return {key: self.param_from_keras(key, np.asarray(self._variable(key).numpy())) for key in keys}
+
+
+@functools.lru_cache(maxsize=256)
+def build(specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> KerasModel:
+    """The Keras model of ``specs`` for per-sample input ``sample_shape``, built once per process."""
+    return KerasModel(specs, sample_shape, dtype)
+
+
+def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
+        dout: np.ndarray | None, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+    """See :class:`comparisons.harness.Adapter`; every result is converted back to the reference layout."""
+    model = build(case.specs, tuple(x.shape[1:]), dtype)
+    variables = model.load(params)
+    xk = tf.constant(model.to_keras(x))
+    with tf.GradientTape() as tape:
+        tape.watch(xk)
+        out = model(xk)
+        if labels is not None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)(labels, out)
+    results = {"forward": model.out_from_keras(out.numpy())}
+    if labels is not None:
+        results["loss"] = loss.numpy()
+        grads = tape.gradient(loss, [xk, *variables])
+    else:
+        grads = tape.gradient(out, [xk, *variables], output_gradients=tf.constant(model.out_to_keras(dout)))
+    results["dx"] = model.from_keras(grads[0].numpy())
+    for key, grad in zip(params, grads[1:], strict=True):
+        results[key] = model.param_from_keras(key, grad.numpy())
+    return results

@@ -1,0 +1,99 @@
+"""``cnnref verify``: the case matrix against each framework, as a table and a JSON file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from . import cases, harness
+from .frameworks import FRAMEWORKS, FrameworkUnavailable, load_adapter
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--framework", action="append", choices=FRAMEWORKS,
+                        help="compare against this framework only (repeatable; default: all)")
+    parser.add_argument("--layer", action="append", help="only cases of this layer (e.g. Conv2d; repeatable)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every record as a JSON list")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table as Markdown")
+    parser.add_argument("--all-rows", action="store_true", help="one row per quantity (default: per layer)")
+
+
+def verify(frameworks, layers=None, progress=True):
+    """Run the matrix. Returns ``(records, skipped)``; ``skipped`` maps framework -> {reason: count}."""
+    selected = [c for c in cases.all_cases() if not layers or c.layer in layers]
+    records, skipped = [], defaultdict(lambda: defaultdict(int))
+    for framework in frameworks:
+        try:
+            adapter = load_adapter(framework)
+        except FrameworkUnavailable as exc:
+            skipped[framework][str(exc)] += len(cases.expand(selected))
+            continue
+        triples = cases.expand(selected)
+        if progress:
+            from tqdm import tqdm
+
+            triples = tqdm(triples, desc=f"verify {framework}", unit="case", file=sys.stderr, leave=False)
+        for case, impl, dtype in triples:
+            reason = adapter.unsupported(case)
+            if reason:
+                skipped[framework][reason] += 1
+                continue
+            records.extend(harness.compare(case, impl, dtype, adapter))
+    return records, skipped
+
+
+def summarize(records, by_quantity: bool):
+    """Rows grouped by layer, framework, dtype, impl (and quantity): worst errors, pass count."""
+    groups = defaultdict(list)
+    for r in records:
+        key = (r.layer, r.framework, r.dtype, r.impl) + ((r.quantity,) if by_quantity else ())
+        groups[key].append(r)
+    rows = []
+    for key, rs in groups.items():
+        worst = max(rs, key=lambda r: r.max_rel_err / r.tol)
+        rows.append((*key, len(rs), max(r.max_abs_err for r in rs), max(r.max_rel_err for r in rs),
+                     worst.max_rel_err / worst.tol, all(r.passed for r in rs)))
+    return rows
+
+
+def format_table(rows, by_quantity: bool, markdown: bool = False) -> str:
+    head = ["layer", "framework", "dtype", "impl"] + (["quantity"] if by_quantity else []) + [
+        "records", "max abs err", "max rel err", "worst err/tol", "result"]
+    body = [[*map(str, row[:-5]), str(row[-5]), f"{row[-4]:.2e}", f"{row[-3]:.2e}", f"{row[-2]:.3f}",
+             "PASS" if row[-1] else "FAIL"] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in body])
+
+
+def run(args: argparse.Namespace) -> int:
+    frameworks = args.framework or list(FRAMEWORKS)
+    records, skipped = verify(frameworks, args.layer)
+    rows = summarize(records, args.all_rows)
+    print(format_table(rows, args.all_rows))
+    failed = [r for r in records if not r.passed]
+    print(f"\n{len(records)} records, {len(records) - len(failed)} passed, {len(failed)} failed "
+          f"({len({(r.layer, r.config) for r in records})} configurations)")
+    for framework, reasons in skipped.items():
+        for reason, count in reasons.items():
+            print(f"skipped {count} {framework} case(s): {reason}")
+    for r in failed[:20]:
+        print(f"FAIL {r.framework} {r.layer} {r.impl} {r.dtype} {r.quantity}: rel {r.max_rel_err:.3e} > "
+              f"tol {r.tol:.3e} [{r.config}]")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([r.to_dict() for r in records], indent=1))
+        print(f"wrote {len(records)} records to {args.json}")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        skipped_lines = [f"- {fw}: {n} case(s) skipped: {reason}" for fw, rs in skipped.items()
+                         for reason, n in rs.items()]
+        args.markdown.write_text("# Verification\n\n" + format_table(rows, args.all_rows, markdown=True)
+                                 + f"\n\n{len(records)} records, {len(failed)} failed.\n\n" + "\n".join(skipped_lines))
+    return 1 if failed else 0

@@ -1,0 +1,109 @@
+"""Every case of the matrix against Keras 3 (TensorFlow backend): forward, dx and every parameter gradient.
+
+The adapter converts layouts both ways (:mod:`comparisons.layouts`); a case Keras cannot
+express exactly is skipped with the adapter's reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from comparisons import cases, harness
+from tests import strategies
+from tests.comparisons.test_torch import assert_all_pass
+
+pytestmark = pytest.mark.keras
+
+TRIPLES = cases.expand(cases.all_cases())
+
+
+@pytest.mark.parametrize("triple", TRIPLES, ids=[cases.triple_id(t) for t in TRIPLES])
+def test_matches_keras(triple, keras_adapter):
+    case, impl, dtype = triple
+    reason = keras_adapter.unsupported(case)
+    if reason is not None:
+        pytest.skip(reason)
+    records = harness.compare(case, impl, dtype, keras_adapter)
+    expected = {"forward", "dx"} | ({"loss"} if case.loss else set())
+    assert expected <= {r.quantity for r in records}
+    assert_all_pass(records)
+
+
+def test_most_of_the_matrix_runs_on_keras(keras_adapter):
+    """Only conv with stride and dilation both > 1 and some padded max pools are skipped."""
+    skipped = [t for t in TRIPLES if keras_adapter.unsupported(t[0]) is not None]
+    assert len(TRIPLES) - len(skipped) >= 200
+    assert all(c.specs[0].kind in ("conv", "maxpool") for c, _, _ in skipped), [cases.triple_id(t) for t in skipped]
+
+
+def test_float64_really_computes_in_float64(keras_adapter):
+    """Keras' default float is float32; every layer here must compute (and the loss reduce) in float64."""
+    case = cases.tutorial_cases()[1]
+    records = harness.compare(case, "im2col", "float64", keras_adapter)
+    assert_all_pass(records)
+    assert max(r.max_rel_err for r in records) < 1e-13  # float32 anywhere on the path would give ~1e-7
+    model = keras_adapter.build(case.specs, case.input_shape[1:], "float64")
+    assert {layer.compute_dtype for layer in model.layers} == {"float64"}
+    assert {v.dtype for layer in model.layers for v in layer.weights} == {"float64"}
+
+
+def test_output_of_a_flatten_comes_back_in_channels_first_order(keras_adapter):
+    """A model ending in Flatten: Keras flattens H, W, C; the adapter returns C, H, W order (and takes dout so)."""
+    conv = cases.spec("conv", in_channels=2, out_channels=3, kernel_size=2, stride=1, padding=1, dilation=1, bias=True)
+    case = cases.Case("Conv2d+Flatten", "conv-flatten", (conv, cases.spec("relu"), cases.spec("flatten")),
+                      (2, 2, 5, 4), seed=5)
+    for dtype in cases.DTYPES:
+        assert_all_pass(harness.compare(case, "im2col", dtype, keras_adapter))
+
+
+def test_unsupported_reasons_are_true(keras_adapter):
+    """What ``unsupported`` claims, Keras confirms."""
+    import keras
+
+    conv = next(c for c in cases.conv_cases() if c.id.startswith("conv-k3x3-s2-p1-d2"))
+    assert "dilation_rate" in keras_adapter.unsupported(conv)
+    with pytest.raises(ValueError, match="dilation_rate"):
+        keras.layers.Conv2D(4, 3, strides=2, dilation_rate=2)
+
+    pool = next(c for c in cases.pool_cases() if c.id == "maxpool-k2x2-s1-p1-single")
+    assert "-inf" in keras_adapter.unsupported(pool)
+    # zero padding lets the padded zeros win the max of an all-negative input
+    x = -np.ones((1, 3, 3, 1))
+    zero_padded = keras.layers.MaxPooling2D(2, 1)(keras.layers.ZeroPadding2D(1)(x))
+    assert np.max(zero_padded) == 0.0
+
+
+@st.composite
+def keras_conv_cases(draw) -> cases.Case:
+    """``strategies.conv_cases`` without stride > 1 together with dilation > 1, which Keras rejects.
+
+    Filtering would discard ~80% of the draws; instead one of the two is set to 1 (the
+    input still fits: the effective kernel only shrinks).
+    """
+    case = draw(strategies.conv_cases())
+    kw = case.specs[0].kwargs
+    if max(kw["stride"]) > 1 and max(kw["dilation"]) > 1:
+        kw[draw(st.sampled_from(("stride", "dilation")))] = (1, 1)
+        case = dataclasses.replace(case, specs=(cases.spec("conv", **kw),),
+                                   id=f"{case.id}-s{kw['stride']}-d{kw['dilation']}")
+    return case
+
+
+# Each example builds fresh Keras layers (a few ms each, plus the reference loop): 50 examples
+# keep this test near a second while covering odd sizes, rectangular kernels and both dtypes.
+@settings(max_examples=50)
+@given(case=keras_conv_cases(), impl=strategies.impls, dtype=strategies.dtypes)
+def test_conv_property_matches_keras(case, impl, dtype, keras_adapter):
+    assert keras_adapter.unsupported(case) is None
+    assert_all_pass(harness.compare(case, impl, dtype, keras_adapter))
+
+
+@settings(max_examples=50)  # as above
+@given(case=strategies.pool_cases("avgpool"), impl=strategies.impls, dtype=strategies.dtypes)
+def test_avgpool_property_matches_keras(case, impl, dtype, keras_adapter):
+    assert_all_pass(harness.compare(case, impl, dtype, keras_adapter))
