@@ -1,0 +1,29 @@
+"""``cnnref audit``: live probes of where PyTorch and Keras disagree, and what the reference does.
+
+Importing the package registers every probe in :data:`PROBES` (id -> Probe); :func:`run_all`
+runs them area by area in the order of :data:`AREAS` (the order of the porting guide).
+"""
+
+from __future__ import annotations
+
+# Each area module registers its probes on import.
+from . import batchnorm, initializers, layout, losses, numerics, optimizers, padding, pooling  # noqa: F401
+from .base import NOT_IMPLEMENTED, PROBES, Finding, Probe, run_probe
+
+__all__ = ["AREAS", "NOT_IMPLEMENTED", "PROBES", "Finding", "Probe", "ordered_probes", "run_all", "run_probe"]
+
+AREAS = ("convolution padding", "layouts", "pooling", "losses", "optimizers", "batch norm", "initialisation",
+         "numerics")
+
+
+def ordered_probes() -> list[Probe]:
+    """Every registered probe, grouped by area in :data:`AREAS` order (registration order within)."""
+    return sorted(PROBES.values(), key=lambda p: AREAS.index(p.area))
+
+
+def run_all(ids: list[str] | None = None) -> list[Finding]:
+    """Run the probes named in ``ids`` (all when None), in :func:`ordered_probes` order."""
+    unknown = sorted(set(ids or ()) - set(PROBES))
+    if unknown:
+        raise ValueError(f"run_all: unknown probe ids {unknown}; known: {sorted(PROBES)}")
+    return [run_probe(p) for p in ordered_probes() if ids is None or p.id in ids]
