@@ -6,14 +6,21 @@ conv weights ``(F, C, kh, kw)``, linear weights ``(in, out)``.
 
 from .activations import ReLU
 from .conv import Conv2d
+from .data import DataError, load_dataset, read_idx
 from .gradcheck import gradient_errors, max_rel_error, numerical_gradient, rel_error
 from .layer import Layer
 from .linear import Flatten, Linear
 from .losses import log_softmax, softmax_cross_entropy
 from .model import Sequential
+from .optim import SGD, Adam
 from .pool import AvgPool2d, MaxPool2d
 
 __all__ = [
+    "Adam",
+    "DataError",
+    "SGD",
+    "load_dataset",
+    "read_idx",
     "AvgPool2d",
     "Conv2d",
     "Flatten",

@@ -1,0 +1,256 @@
+"""``cnnref train``: train the tutorial's CNN on MNIST in the reference, PyTorch or Keras.
+
+Every framework starts from the same initial weights (the reference's, drawn from
+``--seed``, converted with :mod:`comparisons.layouts`) and sees the same batches in the
+same order (a permutation per epoch drawn from ``--seed``); inputs are ``image / 255`` in
+``--dtype``. The training set is the first ``--train-samples`` images (54,000: Keras'
+``validation_split=0.1`` keeps the last 10% aside). ``--compare`` times ``--steps``
+steps of each framework side by side and reports how far their losses are from the
+reference's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.data import DATASETS, load_dataset
+
+from .cases import Case, build_reference, tutorial_cnn_specs
+from .frameworks import FRAMEWORKS, FrameworkUnavailable
+from .train_frameworks import OPTIMIZERS, make_trainer
+
+DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
+INITS = ("glorot", "torch")
+COMPARE_WARMUP = 50  # steps run before --compare starts its clock
+
+
+def tutorial_case(seed: int) -> Case:
+    """The tutorial CNN on one ``(1, 28, 28)`` image per sample, weights drawn from ``seed``."""
+    return Case("TutorialCNN", "tutorial-cnn-train", tutorial_cnn_specs(), (1, 1, 28, 28), loss=True, seed=seed)
+
+
+def initial_params(case: Case, dtype: str, init: str = "glorot") -> dict[str, np.ndarray]:
+    """Initial parameters for ``case`` drawn from ``case.seed``, as plain arrays.
+
+    ``init="torch"``: the reference layers' own draw (PyTorch's default,
+    ``U(+-1/sqrt(fan_in))`` for weights and biases). ``init="glorot"``: Keras' default, which
+    the tutorial's Keras model used: weights ``U(+-sqrt(6/(fan_in+fan_out)))`` with the
+    receptive field counted in both fans, biases zero.
+    """
+    if init not in INITS:
+        raise ValueError(f"initial_params: init must be one of {INITS}, got {init!r}")
+    params = {k: np.array(v) for k, v in build_reference(case, "im2col", dtype).params.items()}
+    if init == "glorot":
+        rng = np.random.default_rng([case.seed, 2])
+        for key, value in params.items():
+            if key.endswith("bias"):
+                value[...] = 0
+                continue
+            receptive = int(np.prod(value.shape[2:]))  # conv (F, C, kh, kw); linear (in, out) has none
+            fan_in, fan_out = ((value.shape[1] * receptive, value.shape[0] * receptive) if value.ndim == 4
+                               else value.shape)
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            value[...] = rng.uniform(-bound, bound, value.shape)
+    return params
+
+
+def epoch_orders(n: int, epochs: int, seed: int) -> list[np.ndarray]:
+    """One permutation of ``range(n)`` per epoch, from ``seed`` (independent of the weights' stream)."""
+    rng = np.random.default_rng([seed, 1])
+    return [rng.permutation(n) for _ in range(epochs)]
+
+
+def scaled(images: np.ndarray, dtype: str) -> np.ndarray:
+    """``uint8 (N, H, W)`` -> ``(N, 1, H, W)`` in ``dtype``, ``image / 255``."""
+    return np.divide(images[:, np.newaxis], 255, dtype=dtype)
+
+
+@dataclass
+class TrainResult:
+    """Per-step losses, and totals over the run (timing excludes data loading and evaluation)."""
+
+    losses: list[float] = field(default_factory=list)
+    correct: int = 0
+    seen: int = 0
+    stamps: list[float] = field(default_factory=list)  # clock start, then the time after each timed step
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+    @property
+    def seconds(self) -> float:
+        return self.stamps[-1] - self.stamps[0] if self.stamps else 0.0
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(len(self.stamps) - 1, 1)
+
+    def median_seconds_per_step(self, chunks: int = 5) -> float:
+        """Median over ``chunks`` equal runs of steps: robust to a burst of load from other processes."""
+        stamps = np.array(self.stamps)
+        edges = np.linspace(0, len(stamps) - 1, min(chunks, len(stamps) - 1) + 1).astype(int)
+        return float(np.median(np.diff(stamps[edges]) / np.diff(edges)))
+
+
+def train(trainer, images: np.ndarray, labels: np.ndarray, orders: list[np.ndarray], batch_size: int, dtype: str,
+          max_steps: int | None = None, progress: bool = False, warmup: int = 0) -> TrainResult:
+    """Run ``trainer.step`` over ``orders`` in batches; ``images`` uint8 ``(N, H, W)``, ``labels (N,)`` int64.
+
+    The clock starts after ``warmup`` steps (tracing, first-touch allocations).
+    """
+    result = TrainResult()
+    total = sum(-(-len(o) // batch_size) for o in orders)
+    total = total if max_steps is None else min(total, max_steps)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="step", desc=trainer.name, mininterval=0.5)
+    for order in orders:
+        for s in range(0, len(order), batch_size):
+            if result.steps == total:
+                break
+            if result.steps == warmup:
+                result.stamps.append(time.perf_counter())
+            idx = order[s:s + batch_size]
+            loss, correct = trainer.step(scaled(images[idx], dtype), labels[idx])
+            result.losses.append(loss)
+            result.correct += correct
+            result.seen += len(idx)
+            if result.stamps:
+                result.stamps.append(time.perf_counter())
+            if bar is not None:
+                bar.update()
+                if result.steps % 1000 == 0:
+                    recent = result.losses[-1000:]
+                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}",
+                                    acc=f"{result.correct / result.seen:.4f}", refresh=False)
+    if bar is not None:
+        bar.close()
+    return result
+
+
+def evaluate(trainer, images: np.ndarray, labels: np.ndarray, dtype: str, batch: int = 1000) -> float:
+    """Accuracy of ``trainer.predict`` on uint8 ``images (N, H, W)``."""
+    correct = 0
+    for s in range(0, len(images), batch):
+        scores = trainer.predict(scaled(images[s:s + batch], dtype))
+        correct += int((np.asarray(scores).argmax(axis=1) == labels[s:s + batch]).sum())
+    return correct / len(images)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 for adam, 1e-2 for sgd")
+    parser.add_argument("--impl", choices=("im2col", "loop"), default="im2col", help="reference conv/pool kernels")
+    parser.add_argument("--seed", type=int, default=0, help="initial weights and data order")
+    parser.add_argument("--init", choices=INITS, default="glorot",
+                        help="initial weights: Keras' default (glorot, zero biases; the tutorial's) or PyTorch's")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the four IDX files (.gz or raw); default: $CNNREF_DATA_DIR, then "
+                             "~/.cache/cnnref/<dataset> (downloaded there when missing)")
+    parser.add_argument("--train-samples", type=int, default=54000,
+                        help="train on the first N images (54000: Keras' validation_split=0.1)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--framework", choices=("reference", *FRAMEWORKS), default="reference")
+    parser.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--compare", action="store_true",
+                        help="time --steps steps of reference, torch and keras side by side instead of training")
+    parser.add_argument("--steps", type=int, default=2000, help="steps per framework for --compare")
+
+
+def _check(args: argparse.Namespace, n_train: int) -> None:
+    for name in ("epochs", "batch_size", "train_samples", "steps"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"cnnref train: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.train_samples > n_train:
+        raise SystemExit(f"cnnref train: --train-samples must be <= {n_train} (the training set), "
+                         f"got {args.train_samples}")
+
+
+def compare(args, case, params, images, labels, lr) -> list[dict]:
+    """``--steps`` steps per framework from the same weights and order: seconds/step (median of five
+    chunks) and how far each framework's per-step losses are from the reference's."""
+    orders = epoch_orders(len(images), args.epochs, args.seed)
+    rows, losses = [], {}
+    runs = [("reference", {}), ("torch", None), ("keras", None), ("reference", {"eps_hat": True})]
+    for framework, options in runs:
+        label = framework if not options else "reference (Keras' eps)"
+        try:
+            trainer = make_trainer(framework, case, params, args.dtype, args.optimizer, lr, **(options or {}))
+        except FrameworkUnavailable as exc:
+            rows.append({"framework": framework, "skipped": str(exc)})
+            continue
+        result = train(trainer, images, labels, orders, args.batch_size, args.dtype, max_steps=args.steps,
+                       warmup=min(COMPARE_WARMUP, args.steps - 1))
+        losses[label] = np.array(result.losses)
+        rows.append({"framework": label, "steps": result.steps, "seconds_per_step": result.median_seconds_per_step()})
+    # Keras' Adam puts eps before the bias correction: compare it with the reference doing the same.
+    against = {"torch": "reference", "keras": "reference (Keras' eps)", "reference (Keras' eps)": None}
+    for row in rows:
+        other = against.get(row["framework"])
+        if other in losses and row["framework"] in losses:
+            a, b = losses[row["framework"]], losses[other]
+            row["max_loss_rel_diff"] = float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-300)))
+    return rows
+
+
+def _print_compare(rows: list[dict], args) -> None:
+    print(f"{args.steps} steps, batch {args.batch_size}, {args.optimizer}, {args.dtype}")
+    print(f"{'framework':<24} {'ms/step':>9} {'max rel loss diff vs reference':>32}")
+    for row in rows:
+        if "skipped" in row:
+            print(f"{row['framework']:<24} skipped: {row['skipped']}")
+            continue
+        diff = f"{row['max_loss_rel_diff']:.2e}" if "max_loss_rel_diff" in row else "-"
+        print(f"{row['framework']:<24} {row['seconds_per_step'] * 1e3:>9.3f} {diff:>32}")
+
+
+def run(args: argparse.Namespace) -> int:
+    data = load_dataset(args.dataset, args.data_dir)
+    _check(args, len(data.train_images))
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    images, labels = data.train_images[:args.train_samples], data.train_labels[:args.train_samples].astype(np.int64)
+    case = tutorial_case(args.seed)
+    params = initial_params(case, args.dtype, args.init)
+    if args.compare:
+        rows = compare(args, case, params, images, labels, lr)
+        _print_compare(rows, args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"compare": rows, "steps": args.steps, "batch_size": args.batch_size,
+                           "optimizer": args.optimizer, "dtype": args.dtype}, f, indent=2)
+        return 0
+    options = {"impl": args.impl} if args.framework == "reference" else {}
+    try:
+        trainer = make_trainer(args.framework, case, params, args.dtype, args.optimizer, lr, **options)
+    except FrameworkUnavailable as exc:
+        raise SystemExit(f"cnnref train: {exc}") from exc
+    orders = epoch_orders(len(images), args.epochs, args.seed)
+    result = train(trainer, images, labels, orders, args.batch_size, args.dtype, progress=not args.no_progress)
+    accuracy = evaluate(trainer, data.test_images, data.test_labels.astype(np.int64), args.dtype)
+    summary = {
+        "framework": args.framework, "dataset": args.dataset, "test_accuracy": accuracy, "epochs": args.epochs,
+        "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": lr, "dtype": args.dtype,
+        "seed": args.seed, "init": args.init, "train_samples": len(images), "steps": result.steps,
+        "seconds_per_step": result.seconds_per_step, "seconds_total": result.seconds,
+        "train_accuracy": result.correct / result.seen, "final_loss_1000": float(np.mean(result.losses[-1000:])),
+        "data_dir": str(data.directory),
+    }
+    print(f"{args.framework}: {args.dataset} test accuracy {accuracy:.4f} after {args.epochs} epoch(s) of "
+          f"{len(images)} images, batch {args.batch_size}, {args.optimizer} lr {lr:g}, {args.dtype}; "
+          f"{result.seconds_per_step * 1e3:.3f} ms/step ({result.seconds:.1f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+    return 0
