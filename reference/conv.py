@@ -7,8 +7,11 @@ PyTorch), ``bias (F,)``, ``out (N, F, H', W')``. The layer also takes one
 - ``loop``: the tutorial's per-window loop, its defects fixed (only the spatial
   axes are padded; stride, dilation and rectangular kernels handled; a batch).
 - ``im2col``: every window copied once into a column matrix laid out
-  ``(N*H'*W', kh*kw*C)`` from a channels-last buffer, so each pass is one GEMM
-  and col2im is a strided accumulation per kernel offset.
+  ``(C*kh*kw, N*H'*P)`` (P: the padded width when the width stride is 1, else W'),
+  so the forward pass and the weight gradient are one GEMM each and the column
+  fill runs over whole rows; the input gradient is a GEMM and col2im a few images
+  at a time (col2im: one sum over shifted views for stride 1, else one strided
+  accumulation per kernel offset). Large buffers are reused between calls.
 """
 
 from __future__ import annotations
@@ -17,9 +20,21 @@ import numpy as np
 
 from .layer import SpatialLayer
 from .validation import as_float_dtype, as_pair, check_choice, check_int
-from .windows import add_windows, output_size, pad_spatial, sliding_windows, unpad_spatial, window_slices
+from .windows import (
+    add_flat_windows,
+    flat_slack,
+    flat_windows,
+    output_size,
+    pad_spatial,
+    row_pitch,
+    shifted_windows,
+    unpad_spatial,
+    window_slices,
+)
 
 IMPLS = ("loop", "im2col")
+# Bytes of input-gradient columns produced and consumed at a time: about a core's L2 cache (measured best).
+CHUNK_BYTES = 1 << 21
 
 
 def default_rng(rng) -> np.random.Generator:
@@ -51,29 +66,106 @@ def conv2d_loop_backward(xp, w, dout, stride, dilation):
 
 
 # -- im2col kernels ------------------------------------------------------------
-def im2col(x, kernel, stride, padding, dilation):
-    """``x (N, C, H, W)`` -> columns ``(N*H'*W', kh*kw*C)``, rows in (n, i, j) order."""
-    xp = pad_spatial(x.transpose(0, 2, 3, 1), padding, axes=(1, 2))  # (N, Hp, Wp, C)
-    win = sliding_windows(xp, kernel, stride, dilation, axes=(1, 2))  # (N, H', W', C, kh, kw)
-    n, oh, ow, c, kh, kw = win.shape
-    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
-    np.copyto(cols, win.transpose(0, 1, 2, 4, 5, 3))
-    return cols.reshape(n * oh * ow, kh * kw * c)
+class Workspace:
+    """Arrays a layer reuses from call to call while its input shape stays the same.
+
+    A fresh multi-megabyte array costs more than filling it (its pages are handed over
+    one by one on first touch), so the im2col kernels write into these with ``out=``.
+    Only the latest input shape is kept, which bounds the memory held.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def get(self, key: tuple, name: str, shape: tuple[int, ...], dtype, zero: bool = False) -> np.ndarray:
+        """The buffer ``name`` for input ``key``; new (zeros if ``zero``) when the key or shape changed."""
+        if key != self.key:
+            self.key, self.arrays = key, {}
+        arr = self.arrays.get(name)
+        if arr is None or arr.shape != shape or arr.dtype != dtype:
+            arr = self.arrays[name] = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+        return arr
 
 
-def col2im(dcols, x_shape, kernel, stride, padding, dilation, out_hw):
-    """Adjoint of :func:`im2col`: ``(N*H'*W', kh*kw*C)`` -> ``dx (N, C, H, W)``."""
+def _flat_padded(ws, key, name, x_shape, kernel, padding, dilation, dtype):
+    """A flat padded buffer ``(N, C, Hp*Wp + slack)`` and its ``(N, C, H, W)`` interior view."""
     n, c, h, w = x_shape
-    kh, kw = kernel
-    dxp = np.zeros((n, h + 2 * padding[0], w + 2 * padding[1], c), dtype=dcols.dtype)
-    dwin = dcols.reshape(n, *out_hw, kh, kw, c).transpose(0, 1, 2, 5, 3, 4)
-    add_windows(dxp, dwin, stride, dilation, axes=(1, 2))
-    return unpad_spatial(dxp, padding, axes=(1, 2)).transpose(0, 3, 1, 2)
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    buf = ws.get(key, name, (n, c, hp * wp + flat_slack(kernel, dilation)), dtype, zero=True)
+    image = buf[:, :, : hp * wp].reshape(n, c, hp, wp)
+    return buf, unpad_spatial(image, padding), (hp, wp)
 
 
-def weight_matrix(w):
-    """OIHW weight ``(F, C, kh, kw)`` -> ``(F, kh*kw*C)``, columns matching :func:`im2col`."""
-    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+def im2col(x, kernel, stride, padding, dilation, out_hw, ws, key):
+    """``x (N, C, H, W)`` -> columns ``(C*kh*kw, N*H'*P)``, written into the workspace ``ws``.
+
+    Rows are ``(c, a, b)``, OIHW's order, so the weight matrix is ``w.reshape(F, -1)``;
+    columns are ``(n, i, j)`` with ``j < P =`` :func:`row_pitch` (``j >= W'`` are not
+    windows: their results are dropped). The padded copy of ``x`` keeps its zero border
+    from call to call, so only the interior is written.
+    """
+    n, c = x.shape[:2]
+    buf, interior, padded_hw = _flat_padded(ws, key, "xp", x.shape, kernel, padding, dilation, x.dtype)
+    np.copyto(interior, x)
+    pitch = row_pitch(out_hw[1], padded_hw[1], stride[1])
+    cols = ws.get(key, "cols", (c, *kernel, n, out_hw[0], pitch), x.dtype)
+    windows = flat_windows(buf, padded_hw, kernel, stride, dilation, out_hw[0], pitch)
+    np.copyto(cols, windows.transpose(1, 2, 3, 0, 4, 5))
+    return cols.reshape(c * kernel[0] * kernel[1], -1)
+
+
+def col2im(dcols, dx, kernel, stride, padding, dilation, out_h, buf):
+    """Adjoint of :func:`im2col`: window gradients ``dcols`` -> ``dx (N, C, H, W)``, written in place.
+
+    Stride 1: ``dcols`` is laid out ``(C*kh*kw, N*R*Wp)`` as :func:`shifted_windows` reads
+    it, and col2im is one sum over the window offsets. Otherwise ``dcols`` is laid out
+    as :func:`im2col`'s columns, ``(C*kh*kw, N*H'*P)``, and accumulated one offset at a
+    time. Columns ``j >= W'`` must be zero. ``buf`` holds the padded gradient (at least
+    ``N*C*(Hp*Wp + slack)`` elements).
+    """
+    n, c, h, w = dx.shape
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    flat = buf[: n * c * (hp * wp + flat_slack(kernel, dilation))].reshape(n, c, -1)
+    if stride == (1, 1):
+        np.add.reduce(shifted_windows(dcols, n, (hp, wp), kernel, dilation), axis=(3, 4),
+                      out=flat[:, :, : hp * wp].transpose(1, 0, 2))
+    else:
+        flat.fill(0)
+        dwin = dcols.reshape(c, *kernel, n, out_h, -1).transpose(3, 0, 1, 2, 4, 5)
+        add_flat_windows(flat, dwin, (hp, wp), stride, dilation)
+    np.copyto(dx, unpad_spatial(flat[:, :, : hp * wp].reshape(n, c, hp, wp), padding))
+    return dx
+
+
+def conv2d_input_grad(d, dpad, wm, x_shape, kernel, stride, padding, dilation, ws, key):
+    """``dx (N, C, H, W)`` from ``dout d (N, F, H', W')``: ``wm.T @ dout`` then :func:`col2im`, a few
+    images at a time so that col2im reads the window gradients while they are still in cache.
+
+    ``dpad (F, N, H', P)`` is ``d`` in the columns' layout (zero at ``j >= W'``); with stride
+    1 the window gradients need ``d`` with ``dh*(kh-1)`` zero rows above and below instead.
+    """
+    n, c, h, w = x_shape
+    f, k = wm.shape
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    oh, ow = d.shape[2:]
+    if stride == (1, 1):
+        top = dilation[0] * (kernel[0] - 1)
+        dz = ws.get(key, "dout_rows", (f, n, oh + 2 * top, dpad.shape[3]), d.dtype, zero=True)
+        np.copyto(dz[:, :, top: top + oh, :ow], d.transpose(1, 0, 2, 3))
+    else:
+        dz = dpad
+    per_image = dz.shape[2] * dz.shape[3]
+    chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * d.itemsize)))
+    dcols = ws.get(key, "dcols", (k * chunk * per_image,), d.dtype)
+    dxp = ws.get(key, "dxp", (chunk * c * (hp * wp + flat_slack(kernel, dilation)),), d.dtype)
+    dx = np.empty(x_shape, dtype=d.dtype)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        block = dcols[: k * (stop - start) * per_image]
+        np.matmul(wm.T, dz[:, start:stop].reshape(f, -1), out=block.reshape(k, -1))
+        col2im(block.reshape(k, -1), dx[start:stop], kernel, stride, padding, dilation, oh, dxp)
+    return dx
 
 
 class Conv2d(SpatialLayer):
@@ -100,6 +192,7 @@ class Conv2d(SpatialLayer):
         rng=None,
     ) -> None:
         super().__init__()
+        self._workspace = Workspace()
         where = "Conv2d"
         self.in_channels = check_int(in_channels, where, "in_channels", 1)
         self.out_channels = check_int(out_channels, where, "out_channels", 1)
@@ -141,13 +234,18 @@ class Conv2d(SpatialLayer):
             out = conv2d_loop_forward(xp, w, b, self.stride, self.dilation, out_hw)
             self._cache = (xp, w, single)
         else:
-            cols = im2col(x, self.kernel_size, self.stride, self.padding, self.dilation)
-            wm = weight_matrix(w)
-            out2d = cols @ wm.T  # (N*H'*W', F)
+            key = (x.shape, x.dtype, self.kernel_size, self.stride, self.padding, self.dilation)
+            cols = im2col(x, self.kernel_size, self.stride, self.padding, self.dilation, out_hw, self._workspace, key)
+            wm = w.reshape(self.out_channels, -1)  # (F, C*kh*kw)
+            out2d = self._workspace.get(key, "out", (self.out_channels, cols.shape[1]), x.dtype)
+            np.matmul(wm, cols, out=out2d)
+            valid = out2d.reshape(self.out_channels, x.shape[0], out_hw[0], -1)[..., : out_hw[1]]
+            out = np.empty((x.shape[0], self.out_channels, *out_hw), dtype=x.dtype)
             if b is not None:
-                out2d += b
-            out = out2d.reshape(x.shape[0], *out_hw, self.out_channels).transpose(0, 3, 1, 2)
-            self._cache = (cols, wm, x.shape, single)
+                np.add(valid.transpose(1, 0, 2, 3), b[:, None, None], out=out)
+            else:
+                np.copyto(out, valid.transpose(1, 0, 2, 3))
+            self._cache = (cols, wm, x.shape, key, single)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -160,11 +258,15 @@ class Conv2d(SpatialLayer):
             dxp, dw = conv2d_loop_backward(xp, w, d, self.stride, self.dilation)
             dx = unpad_spatial(dxp, self.padding)
         else:
-            cols, wm, x_shape, _ = self._cache
-            d2 = d.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)  # (N*H'*W', F)
-            dw = (d2.T @ cols).reshape(self.out_channels, *self.kernel_size, self.in_channels)
-            dw = dw.transpose(0, 3, 1, 2)
-            dx = col2im(d2 @ wm, x_shape, self.kernel_size, self.stride, self.padding, self.dilation, d.shape[2:])
+            cols, wm, x_shape, key, _ = self._cache
+            n, f, oh, ow = d.shape
+            # dout in the columns' (F, N, H', P) order; the positions past a row end stay zero
+            dpad = self._workspace.get(key, "dout", (f, n, oh, cols.shape[1] // (n * oh)), d.dtype, zero=True)
+            np.copyto(dpad[..., :ow], d.transpose(1, 0, 2, 3))
+            d2 = dpad.reshape(f, -1)  # (F, N*H'*P)
+            dw = (cols @ d2.T).T.reshape(self.params["weight"].shape)  # this orientation is the faster GEMM
+            dx = conv2d_input_grad(d, dpad, wm, x_shape, self.kernel_size, self.stride, self.padding, self.dilation,
+                                   self._workspace, key)
         self.grads["weight"] = np.ascontiguousarray(dw)
         if self.use_bias:
             self.grads["bias"] = d.sum(axis=(0, 2, 3))

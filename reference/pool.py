@@ -15,7 +15,7 @@ import numpy as np
 from .conv import IMPLS
 from .layer import SpatialLayer
 from .validation import as_pair, check_choice
-from .windows import add_windows, output_size, pad_spatial, sliding_windows, unpad_spatial, window_slices
+from .windows import offset_views, output_size, pad_spatial, sliding_windows, unpad_spatial, window_slices
 
 
 class _Pool2d(SpatialLayer):
@@ -31,7 +31,7 @@ class _Pool2d(SpatialLayer):
         self.padding = as_pair(padding, where, "padding", 0)
         self.dilation = (1, 1)
         self.impl = check_choice(impl, IMPLS, where, "impl")
-        for p, k in zip(self.padding, self.kernel_size):
+        for p, k in zip(self.padding, self.kernel_size, strict=True):
             if p > k // 2:
                 raise ValueError(
                     f"{where}: padding must be at most half the kernel size, got padding="
@@ -47,7 +47,8 @@ class _Pool2d(SpatialLayer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` or ``(N, C, H, W)`` -> ``(C, H', W')`` or ``(N, C, H', W')``."""
         x, single = self._batch(self._input(x))
-        out_hw = output_size(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation, f"{self.name}.forward")
+        out_hw = output_size(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation,
+                             f"{self.name}.forward")
         xp = pad_spatial(x, self.padding, value=self.pad_value)
         if self.impl == "loop":
             out, cache = self._loop_forward(xp, out_hw)
@@ -66,9 +67,15 @@ class _Pool2d(SpatialLayer):
             for i, j, rows, cols in window_slices(d.shape[2:], self.kernel_size, self.stride, self.dilation):
                 dxp[:, :, rows, cols] += self._loop_window_grad(cache[:, :, rows, cols], d[:, :, i, j])
         else:
-            add_windows(dxp, self._windows_grad(cache, d), self.stride, self.dilation)
+            self._windows_backward(dxp, cache, d)
         dx = unpad_spatial(dxp, self.padding)
         return dx[0] if single else dx
+
+    def _offset_views(self, dxp, d):
+        """``(a, b, view)`` per kernel offset (see :func:`offset_views`) and whether the windows
+        are disjoint (stride >= kernel), in which case each element of ``dxp`` is in one view at most."""
+        disjoint = all(s >= k for s, k in zip(self.stride, self.kernel_size, strict=True))
+        return offset_views(dxp, d.shape[2:], self.kernel_size, self.stride, self.dilation), disjoint
 
     def _loop_forward(self, xp, out_hw):
         out = np.empty((*xp.shape[:2], *out_hw), dtype=xp.dtype)
@@ -95,16 +102,30 @@ class MaxPool2d(_Pool2d):
         return onehot.reshape(region.shape) * g[..., None, None]
 
     def _windows_forward(self, win):
-        flat = win.reshape(*win.shape[:4], -1)  # copy: (N, C, H', W', kh*kw)
-        first_max = flat.argmax(axis=-1)
-        out = np.take_along_axis(flat, first_max[..., None], axis=-1)[..., 0]
-        return out, (first_max, win.shape)
+        # a running maximum over the kh*kw offsets: one pass over (N, C, H', W') per offset,
+        # no copy of the windows
+        kh, kw = win.shape[-2:]
+        out = win[..., 0, 0].copy()
+        for a in range(kh):
+            for b in range(kw):
+                if a or b:
+                    np.maximum(out, win[..., a, b], out=out)
+        return out, (win, out)
 
-    def _windows_grad(self, cache, d):
-        first_max, win_shape = cache
-        dwin = np.zeros((*win_shape[:4], win_shape[4] * win_shape[5]), dtype=d.dtype)
-        np.put_along_axis(dwin, first_max[..., None], d[..., None], axis=-1)
-        return dwin.reshape(win_shape)
+    def _windows_backward(self, dxp, cache, d):
+        """Offsets in row-major order; each window's gradient goes to the first offset equal to its max."""
+        win, out = cache
+        free = np.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
+        views, disjoint = self._offset_views(dxp, d)
+        for a, b, view in views:
+            hit = np.equal(win[..., a, b], out)
+            hit |= np.isnan(win[..., a, b])  # as argmax (and the loop): a NaN is the maximum
+            hit &= free
+            free ^= hit
+            if disjoint:
+                np.multiply(hit, d, out=view)
+            else:
+                view += hit * d
 
 
 class AvgPool2d(_Pool2d):
@@ -121,8 +142,21 @@ class AvgPool2d(_Pool2d):
         return np.broadcast_to(g[..., None, None] / (region.shape[2] * region.shape[3]), region.shape)
 
     def _windows_forward(self, win):
-        return win.mean(axis=(-2, -1)), win.shape
+        # sum the kh*kw offsets one (N, C, H', W') pass at a time, then divide, as ``mean`` does
+        kh, kw = win.shape[-2:]
+        out = win[..., 0, 0].copy()
+        for a in range(kh):
+            for b in range(kw):
+                if a or b:
+                    out += win[..., a, b]
+        out /= kh * kw
+        return out, win.shape
 
-    def _windows_grad(self, win_shape, d):
-        kh, kw = self.kernel_size
-        return np.broadcast_to(d[..., None, None] / (kh * kw), win_shape)
+    def _windows_backward(self, dxp, win_shape, d):
+        g = d / (self.kernel_size[0] * self.kernel_size[1])
+        views, disjoint = self._offset_views(dxp, d)
+        for _, _, view in views:
+            if disjoint:
+                np.copyto(view, g)
+            else:
+                view += g

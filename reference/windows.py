@@ -4,7 +4,9 @@ Both implementations of every spatial layer take their windows from here: the
 ``loop`` kernels walk :func:`window_slices` one window at a time, the ``im2col``
 kernels take every window at once from :func:`sliding_windows` (a strided view,
 no copy) and scatter gradients back with :func:`add_windows` (one strided
-accumulation per kernel offset, never a loop over windows).
+accumulation per kernel offset, never a loop over windows). The fast convolution
+reads its windows from a flat padded buffer instead (:func:`flat_windows`), so
+that every copy and accumulation runs over whole rows.
 
 Spatial axes are given explicitly (``axes``) so the same code serves channels-
 first ``(N, C, H, W)`` and channels-last ``(N, H, W, C)`` buffers.
@@ -34,7 +36,7 @@ def output_size(
     """
     ek = effective_kernel(kernel, dilation)
     out = []
-    for axis, n, k, s, p in zip(("height", "width"), size, ek, stride, padding):
+    for axis, n, k, s, p in zip(("height", "width"), size, ek, stride, padding, strict=True):
         if n + 2 * p < k:
             raise ValueError(
                 f"{where}: kernel {axis} (effective size {k}) is larger than the padded input "
@@ -102,6 +104,19 @@ def sliding_windows(
     return view[tuple(index)]
 
 
+def offset_views(
+    dxp: np.ndarray, out_size: Pair, kernel: Pair, stride: Pair, dilation: Pair, axes: Pair = (2, 3)
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(a, b, view)`` per kernel offset: ``view`` (writeable, shaped like the output on the
+    spatial ``axes``) holds the elements of ``dxp`` that offset ``(a, b)`` of every window covers."""
+    index = [slice(None)] * dxp.ndim
+    for a in range(kernel[0]):
+        index[axes[0]] = _offset_slice(a * dilation[0], stride[0], out_size[0])
+        for b in range(kernel[1]):
+            index[axes[1]] = _offset_slice(b * dilation[1], stride[1], out_size[1])
+            yield a, b, dxp[tuple(index)]
+
+
 def add_windows(
     dxp: np.ndarray, dwin: np.ndarray, stride: Pair, dilation: Pair, axes: Pair = (2, 3)
 ) -> np.ndarray:
@@ -110,12 +125,82 @@ def add_windows(
     ``dwin`` has the shape :func:`sliding_windows` returns for ``dxp``. Overlapping
     windows add up. One strided ``+=`` per kernel offset ``(a, b)``; returns ``dxp``.
     """
-    kh, kw = dwin.shape[-2:]
-    out_h, out_w = dwin.shape[axes[0]], dwin.shape[axes[1]]
-    index = [slice(None)] * dxp.ndim
-    for a in range(kh):
-        index[axes[0]] = _offset_slice(a * dilation[0], stride[0], out_h)
-        for b in range(kw):
-            index[axes[1]] = _offset_slice(b * dilation[1], stride[1], out_w)
-            dxp[tuple(index)] += dwin[..., a, b]
+    out_size = (dwin.shape[axes[0]], dwin.shape[axes[1]])
+    for a, b, view in offset_views(dxp, out_size, dwin.shape[-2:], stride, dilation, axes):
+        view += dwin[..., a, b]
     return dxp
+
+
+# -- windows of a flat padded buffer (the fast im2col convolution) -------------------
+def row_pitch(out_w: int, padded_w: int, stride_w: int) -> int:
+    """Column positions kept per output row by :func:`flat_windows`.
+
+    With stride 1 along the width a row of windows is read over the whole padded width
+    ``Wp`` (``W'`` real positions, then ``Wp - W'`` past the row end that callers drop),
+    so each window offset reads one contiguous run per row, and with stride 1 along
+    the height one run per image and channel. Otherwise exactly ``W'``.
+    """
+    return padded_w if stride_w == 1 else out_w
+
+
+def flat_slack(kernel: Pair, dilation: Pair) -> int:
+    """Extra elements a flat padded buffer needs after its last row for :func:`flat_windows`."""
+    return dilation[1] * (kernel[1] - 1)
+
+
+def flat_windows(
+    buf: np.ndarray, padded_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, out_h: int, pitch: int
+) -> np.ndarray:
+    """Every window of a padded batch stored flat, as one writeable strided view (no copy).
+
+    ``buf (N, C, Hp*Wp + flat_slack)`` C-contiguous holds ``xp (N, C, Hp, Wp)`` row by row;
+    the view is ``(N, C, kh, kw, H', pitch)`` with ``[n, c, a, b, i, j] = xp[n, c, i*sh + a*dh,
+    j*sw + b*dw]`` for ``j < W'`` (positions ``j >= W'`` lie past the row end). For a fixed
+    ``(a, b)`` the view never overlaps itself, so ``view[:, :, a, b] += g`` is a valid col2im step.
+    """
+    n, c = buf.shape[:2]
+    it, wp = buf.itemsize, padded_hw[1]
+    strides = (buf.strides[0], buf.strides[1], dilation[0] * wp * it, dilation[1] * it, stride[0] * wp * it,
+               stride[1] * it)
+    if not buf.flags.c_contiguous:
+        raise ValueError(f"flat_windows: buf must be C-contiguous, got strides {buf.strides}")
+    # the ndarray constructor is as_strided without its per-call overhead (a few microseconds)
+    return np.ndarray((n, c, *kernel, out_h, pitch), buf.dtype, buffer=buf, strides=strides)
+
+
+def add_flat_windows(buf: np.ndarray, dwin: np.ndarray, padded_hw: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
+    """col2im for :func:`flat_windows`: accumulate ``dwin (N, C, kh, kw, H', pitch)`` into ``buf`` in place.
+
+    Entries of ``dwin`` at positions past a row end (``j >= W'``) must be zero. One
+    ``+=`` per kernel offset, each over whole rows; returns ``buf``.
+    """
+    kh, kw, out_h, pitch = dwin.shape[2:]
+    view = flat_windows(buf, padded_hw, (kh, kw), stride, dilation, out_h, pitch)
+    for a in range(kh):
+        for b in range(kw):
+            view[:, :, a, b] += dwin[:, :, a, b]
+    return buf
+
+
+def shifted_windows(buf: np.ndarray, n: int, padded_hw: Pair, kernel: Pair, dilation: Pair) -> np.ndarray:
+    """col2im for stride 1 as one reduction: a read-only view whose sum over its last two axes is ``dxp``.
+
+    ``buf`` (C-contiguous, ``C*kh*kw*N*R*Wp`` elements) holds window gradients laid out
+    ``(C, kh, kw, N, R, Wp)`` with ``R = Hp + dh*(kh-1)``: output row ``i`` is stored at row
+    ``i + dh*(kh-1)``, every other row and every column ``j >= W'`` is zero. The view is
+    ``(C, N, Hp*Wp, kh, kw)``, ``[c, n, y*Wp + x, a, b]`` = the gradient window offset ``(a, b)``
+    sends to padded position ``(y, x)``, i.e. stored row ``y - a*dh + dh*(kh-1)``, column
+    ``x - b*dw`` (a negative column reads the zero tail of the row before).
+    """
+    hp, wp = padded_hw
+    kh, kw = kernel
+    rows = hp + dilation[0] * (kh - 1)
+    block = n * rows * wp  # elements per (c, a, b)
+    c = buf.size // (kh * kw * block)
+    it = buf.itemsize
+    strides = (kh * kw * block * it, rows * wp * it, it, (kw * block - dilation[0] * wp) * it,
+               (block - dilation[1]) * it)
+    offset = dilation[0] * (kh - 1) * wp * it
+    view = np.ndarray((c, n, hp * wp, kh, kw), buf.dtype, buffer=buf, offset=offset, strides=strides)
+    view.flags.writeable = False
+    return view

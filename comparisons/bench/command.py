@@ -1,0 +1,136 @@
+"""``cnnref bench``: time every layer, shape and implementation in one process, write the report.
+
+``--quick`` (under a minute): float32 only, fewer rounds, the loop only at the two
+smallest shapes. The full run adds the reference in float64 and the loop wherever it
+finishes in seconds (see ``LOOP_MAX_FLOPS`` in :mod:`comparisons.bench.shapes`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .blas import blas_info, set_blas_threads
+from .measure import IMPLS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
+from .report import targets, write
+from .shapes import DTYPES, LAYERS, SHAPES
+
+QUICK_LOOP_SHAPES = ("tutorial", "batch64")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="directory for bench.md/.json/.png")
+    parser.add_argument("--quick", action="store_true", help="float32 only, fewer rounds: under a minute")
+    parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS, PyTorch and TensorFlow")
+    parser.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
+    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    parser.add_argument("--rounds", type=int, default=None, help="samples per cell (default 7, quick 5)")
+
+
+def _framework_versions(impls: list[str]) -> dict[str, str]:
+    versions = {}
+    if "torch" in impls:
+        try:
+            import torch
+
+            versions["torch"] = torch.__version__
+        except ImportError:
+            pass
+    if "keras" in impls:
+        from comparisons.frameworks import quiet_tensorflow
+
+        quiet_tensorflow()
+        try:
+            import keras
+            import tensorflow as tf
+
+            versions["tensorflow"] = tf.__version__
+            versions["keras"] = keras.__version__
+        except ImportError:
+            pass
+    return versions
+
+
+def measure_all(layers, shapes, impls, dtypes, threads, rounds, min_sample_s, loop_shapes, progress=None):
+    """Time every cell: for each (layer, shape, dtype), every implementation in turn."""
+    timings = []
+    for layer in layers:
+        for name in shapes:
+            shape = SHAPES[name]
+            for dtype in dtypes:
+                steps, cells = {}, {}
+                for impl in impls:
+                    if dtype != "float32" and impl not in REFERENCE_IMPLS:
+                        continue
+                    cell = Timing(layer, name, dtype, impl, shape.flops(layer))
+                    cells[impl] = cell
+                    try:
+                        if impl == "loop" and name not in loop_shapes:
+                            raise Unavailable("loop not timed at this shape in this mode (--quick: smallest shapes)")
+                        steps[impl] = make_step(layer, shape, impl, dtype, threads)
+                    except Unavailable as exc:
+                        cell.skipped = str(exc)
+                if steps:
+                    samples = time_steps(steps, rounds, min_sample_s, {"loop": min(rounds, 3)})
+                    for impl, times in samples.items():
+                        cells[impl].median_s = float(np.median(times))
+                        cells[impl].min_s = float(np.min(times))
+                        cells[impl].samples = len(times)
+                timings.extend(cells.values())
+                if progress is not None:
+                    progress.update(1)
+    return timings
+
+
+def run(args: argparse.Namespace) -> int:
+    quick = args.quick
+    rounds = args.rounds or (5 if quick else 7)
+    dtypes = ["float32"] if quick else list(DTYPES)
+    set_blas_threads(args.threads)
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    matmul_size = 2048
+    matmul_gflops = matmul_rate(matmul_size, rounds)
+    cells = len(args.layers) * len(args.shapes) * len(dtypes)
+    try:
+        from tqdm import tqdm
+
+        progress = tqdm(total=cells, desc="cnnref bench", unit="cell", file=sys.stderr)
+    except ImportError:
+        progress = None
+    loop_shapes = QUICK_LOOP_SHAPES if quick else tuple(SHAPES)
+    timings = measure_all(args.layers, args.shapes, args.impls, dtypes, args.threads, rounds,
+                          0.03 if quick else 0.05, loop_shapes, progress)
+    if progress is not None:
+        progress.close()
+    # the matmul rate again at the end: the report uses the larger of the two readings
+    matmul_gflops = max(matmul_gflops, matmul_rate(matmul_size, rounds))
+    meta = {
+        "quick": quick,
+        "rounds": rounds,
+        "threads": args.threads,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas_info(),
+        "frameworks": _framework_versions(args.impls),
+        "matmul_size": matmul_size,
+        "matmul_gflops": matmul_gflops,
+        "load_before": load_before,
+        "load_after": [round(v, 2) for v in os.getloadavg()],
+    }
+    paths = write(timings, meta, args.out)
+    from .report import derived
+
+    for t in targets(derived(timings, matmul_gflops)):
+        status = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        value = "-" if t["value"] is None else f"{t['value']:.3g}"
+        print(f"{status:6s} {t['target']}: {value}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0

@@ -1,0 +1,239 @@
+"""Forward + backward steps for every (layer, shape, implementation, dtype), and their timing.
+
+A *step* is a zero-argument callable running one forward and one backward pass on fixed
+data; building it is not timed. Implementations:
+
+- ``loop``, ``im2col``: the reference layers (``Linear`` has one numpy implementation, a
+  GEMM, listed as ``im2col``; it has no loop version);
+- ``torch``: ``torch.nn`` on the CPU, NCHW, float32, ``torch.set_num_threads(threads)``;
+- ``keras``: Keras 3 layers on TensorFlow, NHWC (TensorFlow's CPU convolution is
+  channels-last only), forward + ``GradientTape`` inside one ``tf.function``, float32.
+
+Implementations are timed one after the other with a pause in between (see
+:func:`time_steps`): on a 2-core machine the worker threads one library leaves spinning
+would otherwise slow the next one down by up to 2x.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+import reference as ref
+
+from .shapes import POOL, Shape
+
+IMPLS = ("loop", "im2col", "torch", "keras")
+REFERENCE_IMPLS = ("loop", "im2col")
+Step = Callable[[], object]
+SETTLE_S = 0.15  # idle time before each implementation's samples (OpenBLAS spins ~0.1 s)
+
+
+class Unavailable(Exception):
+    """This implementation cannot be timed here; the message says why."""
+
+
+@dataclass
+class Timing:
+    """One measured (or skipped) cell of the report; times are per forward + backward, seconds."""
+
+    layer: str
+    shape: str
+    dtype: str
+    impl: str
+    flops: float
+    median_s: float | None = None
+    min_s: float | None = None
+    samples: int = 0
+    calls_per_sample: int = 0
+    skipped: str | None = None
+
+    @property
+    def gflops(self) -> float | None:
+        return None if self.median_s is None else self.flops / self.median_s / 1e9
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "gflops": self.gflops}
+
+
+def _data(shape: Shape, dtype: str, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape.input_shape).astype(dtype)
+
+
+# -- reference --------------------------------------------------------------------
+def reference_layer(layer: str, shape: Shape, impl: str, dtype: str, seed: int = 0):
+    """The reference layer benchmarked for ``layer`` on ``shape``."""
+    if layer == "conv":
+        return ref.Conv2d(shape.c, shape.filters, shape.kernel, padding=shape.padding, impl=impl,
+                          dtype=dtype, rng=seed)
+    if layer == "maxpool":
+        return ref.MaxPool2d(POOL, impl=impl)
+    if layer == "avgpool":
+        return ref.AvgPool2d(POOL, impl=impl)
+    if layer == "linear":
+        if impl != "im2col":
+            raise Unavailable("Linear has one numpy implementation (a GEMM), listed as im2col")
+        return ref.Linear(shape.c * shape.h * shape.w, shape.filters, dtype=dtype, rng=seed)
+    raise ValueError(f"reference_layer: unknown layer {layer!r}")
+
+
+def reference_step(layer: str, shape: Shape, impl: str, dtype: str, seed: int = 0) -> Step:
+    """forward + backward of the reference ``layer`` (``impl`` loop or im2col) on fixed data."""
+    model = reference_layer(layer, shape, impl, dtype, seed)
+    if impl == "loop" and not shape.loop_feasible(layer):
+        raise Unavailable("loop not timed here: it would take more than a few seconds")
+    x = _data(shape, dtype, seed)
+    if layer == "linear":
+        x = x.reshape(shape.n, -1)
+    dout = np.random.default_rng(seed + 1).standard_normal(model.forward(x).shape).astype(dtype)
+
+    def step():
+        model.forward(x)
+        return model.backward(dout)
+
+    return step
+
+
+# -- PyTorch ----------------------------------------------------------------------
+def torch_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0) -> Step:
+    """forward + backward of the ``torch.nn`` equivalent on the CPU."""
+    if dtype != "float32":
+        raise Unavailable("frameworks are timed in float32 only")
+    try:
+        import torch
+    except ImportError as exc:
+        raise Unavailable(f"torch is not installed ({exc})") from exc
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    if layer == "conv":
+        module = torch.nn.Conv2d(shape.c, shape.filters, shape.kernel, padding=shape.padding)
+    elif layer == "maxpool":
+        module = torch.nn.MaxPool2d(POOL)
+    elif layer == "avgpool":
+        module = torch.nn.AvgPool2d(POOL)
+    else:
+        module = torch.nn.Linear(shape.c * shape.h * shape.w, shape.filters)
+    x = torch.from_numpy(_data(shape, dtype, seed))
+    if layer == "linear":
+        x = x.reshape(shape.n, -1)
+    x.requires_grad_(True)
+    dout = torch.randn(module(x).shape)
+    params = list(module.parameters())
+
+    def step():
+        x.grad = None
+        for p in params:
+            p.grad = None
+        module(x).backward(dout)
+        return x.grad
+
+    return step
+
+
+# -- Keras ------------------------------------------------------------------------
+_TF_THREADS: list[int] = []
+
+
+def _tensorflow(threads: int):
+    from comparisons.frameworks import quiet_tensorflow
+
+    quiet_tensorflow()
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as exc:
+        raise Unavailable(f"tensorflow/keras is not installed ({exc})") from exc
+    if not _TF_THREADS:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # already initialised by someone else: keep its setting
+            pass
+        _TF_THREADS.append(tf.config.threading.get_intra_op_parallelism_threads())
+    return tf, keras
+
+
+def keras_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0) -> Step:
+    """forward + backward of the Keras equivalent (NHWC), compiled with ``tf.function``."""
+    if dtype != "float32":
+        raise Unavailable("frameworks are timed in float32 only")
+    tf, keras = _tensorflow(threads)
+    keras.utils.set_random_seed(seed)
+    x = _data(shape, dtype, seed)
+    if layer == "conv":
+        model = keras.layers.Conv2D(shape.filters, shape.kernel, padding="same" if shape.padding else "valid")
+        if shape.padding not in (0, (shape.kernel - 1) // 2):
+            raise Unavailable(f"Keras has no symmetric padding {shape.padding} for kernel {shape.kernel}")
+    elif layer == "maxpool":
+        model = keras.layers.MaxPooling2D(POOL)
+    elif layer == "avgpool":
+        model = keras.layers.AveragePooling2D(POOL)
+    else:
+        model = keras.layers.Dense(shape.filters)
+    x = x.reshape(shape.n, -1) if layer == "linear" else x.transpose(0, 2, 3, 1).copy()
+    xt = tf.constant(x)
+    dout = tf.constant(np.random.default_rng(seed + 1).standard_normal(model(xt).shape).astype(dtype))
+
+    @tf.function
+    def compiled():
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = model(xt)
+        return tape.gradient(y, [xt, *model.trainable_variables], output_gradients=dout)
+
+    return compiled
+
+
+def make_step(layer: str, shape: Shape, impl: str, dtype: str, threads: int, seed: int = 0) -> Step:
+    """The step for one cell; raises :class:`Unavailable` with the reason when it cannot run."""
+    if impl in REFERENCE_IMPLS:
+        return reference_step(layer, shape, impl, dtype, seed)
+    if impl == "torch":
+        return torch_step(layer, shape, dtype, threads, seed)
+    if impl == "keras":
+        return keras_step(layer, shape, dtype, threads, seed)
+    raise ValueError(f"make_step: impl must be one of {IMPLS}, got {impl!r}")
+
+
+# -- timing -----------------------------------------------------------------------
+def time_steps(steps: dict[str, Step], rounds: int, min_sample_s: float,
+               max_rounds: dict[str, int] | None = None, settle_s: float = SETTLE_S) -> dict[str, list[float]]:
+    """Per-call times (s) of each step: ``rounds`` samples, one implementation after the other.
+
+    Before each implementation's samples the machine is left idle for ``settle_s`` and
+    the step runs twice untimed (warm-up, and to size the samples): numpy's OpenBLAS and
+    PyTorch's OpenMP worker threads keep spinning for a while after their last call and
+    would otherwise take a core from the next implementation (measured: PyTorch's conv
+    at ``mid`` takes 18 ms right after an im2col call, 9 ms after a pause). Each sample
+    times enough back-to-back calls to last ``min_sample_s``; ``max_rounds`` caps the
+    rounds of slow steps (the loop kernels).
+    """
+    caps = max_rounds or {}
+    samples: dict[str, list[float]] = {}
+    for key, step in steps.items():
+        time.sleep(settle_s)
+        step()  # warm-up: first-call costs (workspaces, tracing, lazy imports)
+        start = time.perf_counter()
+        step()
+        calls = max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-7)))
+        samples[key] = []
+        for _ in range(caps.get(key, rounds)):
+            start = time.perf_counter()
+            for _ in range(calls):
+                step()
+            samples[key].append((time.perf_counter() - start) / calls)
+    return samples
+
+
+def matmul_rate(size: int = 2048, rounds: int = 5) -> float:
+    """The machine's numpy float32 matrix-product rate, GFLOP/s (median of ``rounds``)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty((size, size), dtype=np.float32)
+    samples = time_steps({"matmul": lambda: np.matmul(a, b, out=out)}, rounds, 0.0)["matmul"]
+    return 2.0 * size**3 / float(np.median(samples)) / 1e9

@@ -1,0 +1,185 @@
+"""The speed report: a Markdown table, a JSON file and a PNG plot from a list of timings.
+
+Columns: median time of one forward + backward, GFLOP/s (work as counted in
+:mod:`comparisons.bench.shapes`), that rate as a fraction of the machine's numpy float32
+matmul rate measured in the same run, the time ratio to PyTorch (< 1: faster than
+PyTorch) and the speed-up over the loop implementation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .measure import IMPLS, Timing
+from .shapes import SHAPES
+
+TARGETS = (
+    # (description, layer, shape, how to compute the figure, comparison, threshold)
+    ("im2col speed-up over loop, conv forward+backward, tutorial, float32", "conv", "tutorial", "speedup", ">=", 500.0),
+    ("im2col time / PyTorch time, conv, mid, float32", "conv", "mid", "ratio", "<=", 1.5),
+    ("im2col time / PyTorch time, conv, large, float32", "conv", "large", "ratio", "<=", 1.5),
+    ("im2col GFLOP/s / matmul GFLOP/s, conv, large, float32", "conv", "large", "fraction", ">=", 0.5),
+)
+
+
+def _index(timings: list[Timing]) -> dict[tuple[str, str, str, str], Timing]:
+    return {(t.layer, t.shape, t.dtype, t.impl): t for t in timings if t.median_s is not None}
+
+
+def derived(timings: list[Timing], matmul_gflops: float) -> list[dict]:
+    """One row per measured timing, with ratio to PyTorch, speed-up over loop, matmul fraction."""
+    index = _index(timings)
+    rows = []
+    for t in timings:
+        row = t.as_dict()
+        torch = index.get((t.layer, t.shape, "float32", "torch"))
+        loop = index.get((t.layer, t.shape, t.dtype, "loop"))
+        ok = t.median_s is not None
+        row["ratio_to_torch"] = t.median_s / torch.median_s if ok and torch else None
+        row["speedup_over_loop"] = loop.median_s / t.median_s if ok and loop else None
+        row["matmul_fraction"] = t.gflops / matmul_gflops if ok and matmul_gflops else None
+        rows.append(row)
+    return rows
+
+
+def targets(rows: list[dict]) -> list[dict]:
+    """The issue's targets, each with the measured figure and whether it is met."""
+    key = {"speedup": "speedup_over_loop", "ratio": "ratio_to_torch", "fraction": "matmul_fraction"}
+    found = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r for r in rows}
+    out = []
+    for text, layer, shape, what, op, bound in TARGETS:
+        row = found.get((layer, shape, "float32", "im2col"))
+        value = row[key[what]] if row else None
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        out.append({"target": f"{text} {op} {bound:g}", "value": value, "met": met})
+    return out
+
+
+def _fmt(value, spec: str, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _busy_warning(meta: dict) -> list[str]:
+    """A warning line when other processes competed for the cores during the run."""
+    busiest = max(meta["load_before"][0], meta["load_after"][0])
+    if busiest <= 0.5 * meta["cpus"]:
+        return []
+    return ["", f"**Warning: the machine was busy (1-minute load average up to {busiest:.2f} on {meta['cpus']} "
+            "cores). Multi-threaded BLAS and PyTorch slow down most when a core is taken, so these figures, "
+            "the ratios included, are not representative; rerun on an idle machine.**"]
+
+
+def markdown(rows: list[dict], meta: dict, target_rows: list[dict], png_name: str) -> str:
+    lines = [
+        "# Speed report: forward + backward, loop vs im2col vs PyTorch vs Keras",
+        "",
+        f"Machine: {meta['cpus']} cores; numpy {meta['numpy']} ({meta['blas']['blas']}, kernel "
+        f"{meta['blas']['core']}, {meta['blas']['threads']} threads, OPENBLAS_CORETYPE="
+        f"{meta['blas']['OPENBLAS_CORETYPE'] or 'unset'}); "
+        + ", ".join(f"{k} {v}" for k, v in meta["frameworks"].items())
+        + f"; {meta['threads']} threads each.",
+        f"numpy float32 matmul ({meta['matmul_size']}x{meta['matmul_size']}) in this run: "
+        f"**{meta['matmul_gflops']:.1f} GFLOP/s**. Load average before/after: "
+        f"{meta['load_before']} / {meta['load_after']} (a loaded machine slows everything; compare within one run).",
+        f"Mode: {'quick' if meta['quick'] else 'full'}; {meta['rounds']} samples per cell (each long enough to "
+        "time reliably), median; implementations timed in turn, with a pause between them. "
+        "Ratio to PyTorch = time / PyTorch's float32 time (< 1 is faster). Work: see "
+        "`comparisons/bench/shapes.py` (pooling counts one operation per window element each way).",
+        *_busy_warning(meta),
+        "",
+        f"![speed report]({png_name})",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---:|:---:|",
+    ]
+    for t in target_rows:
+        met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(f"| {t['target']} | {_fmt(t['value'], '.3g')} | {met} |")
+    lines += [
+        "",
+        "## Timings",
+        "",
+        "| layer | shape | dtype | impl | median | GFLOP/s | of matmul | ratio to PyTorch | speed-up over loop |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        shape = SHAPES[r["shape"]]
+        if r["skipped"]:
+            continue
+        lines.append(
+            f"| {r['layer']} | {r['shape']}: {shape.describe(r['layer'])} | {r['dtype']} | {r['impl']} | "
+            f"{_time(r['median_s'])} | {_fmt(r['gflops'], '.2f')} | {_fmt(r['matmul_fraction'], '.1%')} | "
+            f"{_fmt(r['ratio_to_torch'], '.2f', 'x')} | {_fmt(r['speedup_over_loop'], '.0f', 'x')} |"
+        )
+    skipped = sorted({(r["impl"], r["skipped"]) for r in rows if r["skipped"]})
+    if skipped:
+        lines += ["", "Not timed:", ""]
+        lines += [f"- {impl}: {reason}" for impl, reason in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path, matmul_gflops: float) -> None:
+    """Top: time vs work on log-log axes per layer, one line per implementation (float32).
+    Bottom: time / PyTorch's time per layer and shape (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    shapes = list(dict.fromkeys(r["shape"] for r in rows))
+    colors = {"loop": "tab:red", "im2col": "tab:blue", "torch": "tab:orange", "keras": "tab:green"}
+    fig = plt.figure(figsize=(4 * max(len(layers), 2), 9), constrained_layout=True)
+    grid = fig.add_gridspec(2, len(layers))
+    measured = [r for r in rows if r["median_s"] is not None and r["dtype"] == "float32"]
+    for i, layer in enumerate(layers):
+        ax = fig.add_subplot(grid[0, i])
+        for impl in IMPLS:
+            pts = sorted((r["flops"], r["median_s"]) for r in measured if r["layer"] == layer and r["impl"] == impl)
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", color=colors[impl], label=impl)
+        pts = sorted({r["flops"] for r in measured if r["layer"] == layer})
+        if pts and layer in ("conv", "linear"):
+            ax.plot(pts, [f / (matmul_gflops * 1e9) for f in pts], "k:", label="at matmul rate")
+        ax.set(xscale="log", yscale="log", title=f"{layer}: time vs work (float32)",
+               xlabel="work per forward+backward (FLOP)", ylabel="median time (s)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[1, :])
+    groups = [(layer, shape) for layer in layers for shape in shapes]
+    impls = [i for i in IMPLS if i != "torch" and any(r["impl"] == i and r["ratio_to_torch"] for r in measured)]
+    width = 0.8 / max(len(impls), 1)
+    for j, impl in enumerate(impls):
+        found = {(r["layer"], r["shape"]): r["ratio_to_torch"] for r in measured if r["impl"] == impl}
+        xs = [g for g, key in enumerate(groups) if found.get(key)]
+        ax.bar([x + (j - (len(impls) - 1) / 2) * width for x in xs], [found[groups[x]] for x in xs],
+               width, color=colors[impl], label=impl)
+    ax.axhline(1.0, color="tab:orange", lw=1.5, label="PyTorch = 1")
+    ax.set_xticks(range(len(groups)), [f"{layer}\n{shape}" for layer, shape in groups], fontsize=8)
+    ax.set(yscale="log", ylabel="time / PyTorch time (log)",
+           title="Ratio to PyTorch, float32 forward+backward (below 1: faster than PyTorch)")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=len(impls) + 1)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(timings: list[Timing], meta: dict, out: Path) -> dict[str, Path]:
+    """Write ``bench.md``, ``bench.json`` and ``bench.png`` into ``out``; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = derived(timings, meta["matmul_gflops"])
+    target_rows = targets(rows)
+    paths = {"md": out / "bench.md", "json": out / "bench.json", "png": out / "bench.png"}
+    plot(rows, paths["png"], meta["matmul_gflops"])
+    paths["md"].write_text(markdown(rows, meta, target_rows, paths["png"].name))
+    paths["json"].write_text(json.dumps({"meta": meta, "targets": target_rows, "timings": rows}, indent=2) + "\n")
+    return paths

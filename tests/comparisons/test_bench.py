@@ -1,0 +1,41 @@
+"""comparisons.bench: work counts, the report files and the targets, without timing anything."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from comparisons.bench.measure import Timing, make_step
+from comparisons.bench.report import derived, targets, write
+from comparisons.bench.shapes import SHAPES
+
+
+def test_conv_flops_count_every_multiply_add_three_times():
+    s = SHAPES["mid"]  # 64x16x28x28 -> 32, 3x3, padding 1: output 28x28
+    assert s.flops("conv") == 3 * 2 * 64 * 28 * 28 * 32 * 16 * 9
+
+
+@pytest.mark.parametrize("layer", ["conv", "maxpool", "avgpool", "linear"])
+def test_reference_step_returns_dx_shaped_like_the_input(layer):
+    dx = make_step(layer, SHAPES["tutorial"], "im2col", "float32", threads=1)()
+    assert dx.size == np.prod(SHAPES["tutorial"].input_shape)
+
+
+def test_report_writes_markdown_json_png_and_judges_targets(tmp_path):
+    flops = SHAPES["tutorial"].flops("conv")
+    timings = [Timing("conv", "tutorial", "float32", "loop", flops, median_s=1.0),
+               Timing("conv", "tutorial", "float32", "im2col", flops, median_s=1e-3),
+               Timing("conv", "tutorial", "float32", "torch", flops, median_s=2e-3)]
+    meta = {"quick": True, "rounds": 1, "threads": 1, "cpus": 2, "numpy": np.__version__,
+            "blas": {"blas": "x", "core": "y", "threads": 1, "OPENBLAS_CORETYPE": None}, "frameworks": {},
+            "matmul_size": 8, "matmul_gflops": 100.0, "load_before": [0.0, 0, 0], "load_after": [0.0, 0, 0]}
+    paths = write(timings, meta, tmp_path)
+    assert all(p.stat().st_size > 0 for p in paths.values())
+    rows = derived(timings, 100.0)
+    speedup = [t for t in targets(rows) if "over loop" in t["target"]][0]
+    assert speedup["value"] == pytest.approx(1000.0) and speedup["met"] is True
+    data = json.loads(paths["json"].read_text())
+    assert {r["impl"] for r in data["timings"]} == {"loop", "im2col", "torch"}
+    assert "| conv | tutorial" in paths["md"].read_text()
