@@ -18,9 +18,13 @@ quiet_tensorflow()
 # One thread per test process: ``make test`` runs two processes on two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-settings.register_profile("default", max_examples=200, deadline=None,
+# derandomize: the same examples on every run, so CI is reproducible; a failure prints its reproduction.
+# HYPOTHESIS_PROFILE=explore draws fresh examples each run (for hunting, not for CI).
+settings.register_profile("default", max_examples=200, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("quick", max_examples=25, deadline=None)
+settings.register_profile("quick", max_examples=25, deadline=None, derandomize=True)
+settings.register_profile("explore", max_examples=1000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 

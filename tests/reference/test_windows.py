@@ -53,7 +53,8 @@ def test_add_windows_is_the_adjoint_of_sliding_windows(cfg):
     win = sliding_windows(xp, kernel, stride, dilation)
     g = rng.standard_normal(win.shape)
     back = add_windows(np.zeros_like(xp), g, stride, dilation)
-    assert np.isclose(np.sum(win * g), np.sum(xp * back), rtol=1e-12, atol=0)
+    # the two sums may cancel to far below their terms: bound the difference by the terms' magnitude
+    assert abs(np.sum(win * g) - np.sum(xp * back)) <= 1e-12 * np.sum(np.abs(win * g))
 
 
 def test_pad_spatial_pads_only_the_spatial_axes():
