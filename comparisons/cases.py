@@ -16,12 +16,12 @@ import reference as ref
 
 IMPLS = ("loop", "im2col")
 DTYPES = ("float64", "float32")
-SPATIAL_KINDS = ("conv", "maxpool", "avgpool")
+SPATIAL_KINDS = ("conv", "maxpool", "avgpool", "globalavgpool")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer: ``kind`` in conv/maxpool/avgpool/relu/flatten/linear, and its arguments."""
+    """One layer: ``kind`` (a key of :data:`KINDS`) and its arguments."""
 
     kind: str
     args: tuple[tuple[str, object], ...] = ()
@@ -37,7 +37,11 @@ def spec(kind: str, **kwargs) -> LayerSpec:
 
 @dataclass(frozen=True)
 class Case:
-    """A model, an input shape and a readable id such as ``conv-k3x3-s2-p1-d1-batch-bias``."""
+    """A model, an input shape and a readable id such as ``conv-k3x3-s2-p1-d1-batch-bias``.
+
+    Tags: ``"single"`` (the input is one ``(C, H, W)`` image), ``"eval"`` (the model runs in
+    evaluation mode: batch norm uses its running statistics, dropout is the identity).
+    """
 
     layer: str
     id: str
@@ -52,6 +56,11 @@ class Case:
     def single(self) -> bool:
         """True when the input is one ``(C, H, W)`` image rather than a batch."""
         return "single" in self.tags
+
+    @property
+    def eval_mode(self) -> bool:
+        """True when the model runs in evaluation (inference) mode rather than training mode."""
+        return "eval" in self.tags
 
     @property
     def spatial(self) -> bool:
@@ -69,32 +78,51 @@ class Case:
             parts.append("softmax_cross_entropy")
         text = " -> ".join(parts)
         scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
-        return f"{text}; input {self.input_shape}{scale}"
+        mode = ", eval mode" if self.eval_mode else ""
+        return f"{text}; input {self.input_shape}{scale}{mode}"
+
+
+def _batchnorm(kw: dict, dtype, rng: np.random.Generator) -> ref.BatchNorm2d:
+    """A BatchNorm2d with random gamma, beta and running statistics, so that no term of the
+    forward, the backward or the running-statistics update is trivially 0 or 1."""
+    layer = ref.BatchNorm2d(**kw, dtype=dtype)
+    c = layer.num_features
+    layer.params["weight"] = rng.uniform(0.5, 1.5, c).astype(dtype)
+    layer.params["bias"] = rng.standard_normal(c).astype(dtype)
+    layer.buffers["running_mean"] = (0.5 * rng.standard_normal(c)).astype(dtype)
+    layer.buffers["running_var"] = rng.uniform(0.5, 2.0, c).astype(dtype)
+    return layer
+
+
+KINDS = {
+    "conv": lambda kw, impl, dtype, rng: ref.Conv2d(**kw, impl=impl, dtype=dtype, rng=rng),
+    "maxpool": lambda kw, impl, dtype, rng: ref.MaxPool2d(**kw, impl=impl),
+    "avgpool": lambda kw, impl, dtype, rng: ref.AvgPool2d(**kw, impl=impl),
+    "globalavgpool": lambda kw, impl, dtype, rng: ref.GlobalAvgPool2d(impl=impl),
+    "batchnorm": lambda kw, impl, dtype, rng: _batchnorm(kw, dtype, rng),
+    "dropout": lambda kw, impl, dtype, rng: ref.Dropout(**kw, rng=rng),
+    "relu": lambda kw, impl, dtype, rng: ref.ReLU(),
+    "leakyrelu": lambda kw, impl, dtype, rng: ref.LeakyReLU(**kw),
+    "sigmoid": lambda kw, impl, dtype, rng: ref.Sigmoid(),
+    "tanh": lambda kw, impl, dtype, rng: ref.Tanh(),
+    "flatten": lambda kw, impl, dtype, rng: ref.Flatten(),
+    "linear": lambda kw, impl, dtype, rng: ref.Linear(**kw, dtype=dtype, rng=rng),
+}
+"""Layer kind -> ``(kwargs, impl, dtype, rng) -> reference layer``."""
 
 
 def build_layer(s: LayerSpec, impl: str, dtype, rng: np.random.Generator) -> ref.Layer:
     """The reference layer for a spec (``impl`` ignored by non-spatial layers)."""
-    kw = s.kwargs
-    if s.kind == "conv":
-        return ref.Conv2d(**kw, impl=impl, dtype=dtype, rng=rng)
-    if s.kind == "maxpool":
-        return ref.MaxPool2d(**kw, impl=impl)
-    if s.kind == "avgpool":
-        return ref.AvgPool2d(**kw, impl=impl)
-    if s.kind == "relu":
-        return ref.ReLU()
-    if s.kind == "flatten":
-        return ref.Flatten()
-    if s.kind == "linear":
-        return ref.Linear(**kw, dtype=dtype, rng=rng)
-    raise ValueError(f"build_layer: unknown layer kind {s.kind!r}")
+    if s.kind not in KINDS:
+        raise ValueError(f"build_layer: unknown layer kind {s.kind!r}, expected one of {tuple(KINDS)}")
+    return KINDS[s.kind](s.kwargs, impl, dtype, rng)
 
 
 def build_reference(case: Case, impl: str, dtype) -> ref.Sequential:
-    """The case's model in the reference, parameters drawn from the case's seed."""
+    """The case's model in the reference, parameters drawn from the case's seed, in the case's mode."""
     impl = "im2col" if impl == "n/a" else impl
     rng = np.random.default_rng(case.seed)
-    return ref.Sequential(build_layer(s, impl, dtype, rng) for s in case.specs)
+    return ref.Sequential(build_layer(s, impl, dtype, rng) for s in case.specs).train(not case.eval_mode)
 
 
 # -- the matrix ----------------------------------------------------------------
@@ -106,7 +134,8 @@ def _conv_case(k, s, p, d, batch: bool, bias: bool, in_hw=(11, 10), channels=(3,
     cid = f"conv-k{kh}x{kw}-s{s}-p{p}-d{d}-{'batch' if batch else 'single'}-{'bias' if bias else 'nobias'}"
     if in_hw != (11, 10):
         cid += f"-in{in_hw[0]}x{in_hw[1]}"
-    layer = spec("conv", in_channels=c, out_channels=f, kernel_size=(kh, kw), stride=s, padding=p, dilation=d, bias=bias)
+    layer = spec("conv", in_channels=c, out_channels=f, kernel_size=(kh, kw), stride=s, padding=p, dilation=d,
+                 bias=bias)
     return Case("Conv2d", cid, (layer,), shape, seed=seed, tags=tags)
 
 
@@ -119,6 +148,29 @@ def conv_cases() -> list[Case]:
     for n, (k, s, p, hw) in enumerate([((1, 3), 1, 0, (7, 12)), ((3, 1), 2, 1, (12, 7)), ((2, 5), 1, 2, (9, 13)),
                                        ((5, 2), 3, 1, (13, 9)), ((3, 4), 2, 0, (10, 16)), ((4, 3), 1, 1, (5, 6))]):
         cases.append(_conv_case(k, s, p, 1 + n % 2, batch=n % 2 == 1, bias=n != 2, in_hw=hw, seed=100 + n))
+    return cases
+
+
+def group_conv_cases() -> list[Case]:
+    """Conv2d with ``groups``: grouped (1 < groups < C) and depthwise (groups == C, multiplier 1 or 2), with
+    strides, padding, dilation, rectangular kernels, bias on and off, single images and batches."""
+    configs = [  # (C, F, groups, kernel, stride, padding, dilation, bias, input (H, W), batch)
+        (4, 6, 2, 3, 1, 1, 1, True, (7, 6), True), (4, 4, 2, (2, 3), 2, (1, 0), 1, False, (8, 9), False),
+        (6, 3, 3, 1, 1, 0, 1, True, (5, 5), True), (6, 12, 3, 3, 1, 2, 2, True, (6, 7), False),
+        (3, 3, 3, 3, 1, 1, 1, True, (6, 6), True), (3, 6, 3, 3, 2, 1, 1, False, (9, 8), False),
+        (4, 4, 4, 3, 1, 2, 2, False, (7, 7), True), (4, 8, 4, (3, 2), 1, 0, 1, True, (6, 5), True),
+    ]
+    cases = []
+    for n, (c, f, g, k, s, p, d, bias, hw, batch) in enumerate(configs):
+        kind = "depthwise" if g == c else "grouped"
+        kt = "x".join(map(str, k)) if isinstance(k, tuple) else f"{k}x{k}"
+        pt = "x".join(map(str, p)) if isinstance(p, tuple) else str(p)
+        cid = (f"conv-{kind}-c{c}-f{f}-g{g}-k{kt}-s{s}-p{pt}-d{d}-{'batch' if batch else 'single'}-"
+               f"{'bias' if bias else 'nobias'}")
+        layer = spec("conv", in_channels=c, out_channels=f, kernel_size=k, stride=s, padding=p, dilation=d,
+                     bias=bias, groups=g)
+        shape = (2, c, *hw) if batch else (c, *hw)
+        cases.append(Case(f"Conv2d({kind})", cid, (layer,), shape, seed=700 + n, tags=_tags(batch)))
     return cases
 
 
@@ -145,8 +197,10 @@ def dense_cases() -> list[Case]:
     return [
         Case("ReLU", "relu-batch", (spec("relu"),), (2, 3, 5, 4)),
         Case("ReLU", "relu-single", (spec("relu"),), (3, 5, 4), tags=frozenset({"single"})),
-        Case("Linear", "linear-flat-batch", (spec("linear", in_features=7, out_features=5, bias=True),), (4, 7), seed=1),
-        Case("Linear", "linear-flat-nobias", (spec("linear", in_features=7, out_features=3, bias=False),), (4, 7), seed=2),
+        Case("Linear", "linear-flat-batch", (spec("linear", in_features=7, out_features=5, bias=True),), (4, 7),
+             seed=1),
+        Case("Linear", "linear-flat-nobias", (spec("linear", in_features=7, out_features=3, bias=False),), (4, 7),
+             seed=2),
         Case("Flatten+Linear", "flatten-linear-batch",
              (spec("flatten"), spec("linear", in_features=60, out_features=10, bias=True)), (3, 3, 5, 4), seed=3),
         Case("Flatten+Linear", "flatten-linear-single",
@@ -183,8 +237,92 @@ def tutorial_cases() -> list[Case]:
     ]
 
 
+def _tags(batch: bool, eval_mode: bool = False) -> frozenset:
+    return frozenset(({"eval"} if eval_mode else set()) | (set() if batch else {"single"}))
+
+
+def batchnorm_cases() -> list[Case]:
+    """BatchNorm2d in training mode (batch statistics, running-statistics update) and evaluation mode
+    (random running statistics), on batches, one image, 1x1 maps, and non-default eps and momentum."""
+    configs = [  # (input shape, eps, momentum, eval)
+        ((2, 3, 5, 4), 1e-5, 0.1, False), ((3, 5, 4), 1e-5, 0.1, False), ((4, 2, 3, 3), 1e-3, 0.3, False),
+        ((6, 3, 1, 1), 1e-5, 0.1, False), ((2, 4, 7, 6), 0.1, 1.0, False), ((2, 3, 5, 4), 1e-5, 0.1, True),
+        ((3, 5, 4), 1e-3, 0.1, True), ((5, 2, 1, 1), 1e-5, 0.1, True),
+    ]
+    cases = []
+    for n, (shape, eps, momentum, eval_mode) in enumerate(configs):
+        batch = len(shape) == 4
+        channels = shape[1] if batch else shape[0]
+        cid = (f"batchnorm-{'eval' if eval_mode else 'train'}-eps{eps:g}-m{momentum:g}-"
+               f"{'batch' if batch else 'single'}-{'x'.join(map(str, shape))}")
+        layer = spec("batchnorm", num_features=channels, eps=eps, momentum=momentum, unbiased_running_var=True)
+        cases.append(Case("BatchNorm2d", cid, (layer,), shape, seed=200 + n, tags=_tags(batch, eval_mode)))
+    return cases
+
+
+def dropout_cases() -> list[Case]:
+    """Dropout in training mode (the reference's mask fed to the framework) and evaluation mode (identity)."""
+    configs = [((2, 3, 5, 4), 0.5, False), ((3, 5, 4), 0.2, False), ((4, 7), 0.5, False), ((2, 3, 4, 4), 0.0, False),
+               ((4, 9), 0.9, False), ((2, 3, 5, 4), 0.5, True), ((4, 7), 0.3, True)]
+    cases = []
+    for n, (shape, p, eval_mode) in enumerate(configs):
+        batch = len(shape) != 3
+        cid = f"dropout-{'eval' if eval_mode else 'train'}-p{p:g}-{'batch' if batch else 'single'}-" + \
+            "x".join(map(str, shape))
+        cases.append(Case("Dropout", cid, (spec("dropout", p=p),), shape, seed=300 + n, tags=_tags(batch, eval_mode)))
+    # after a Flatten, Keras' features (and so the mask) are in H, W, C order
+    head = (spec("flatten"), spec("dropout", p=0.5), spec("linear", in_features=60, out_features=5, bias=True))
+    cases.append(Case("Dropout", "flatten-dropout-linear-train", head, (3, 3, 5, 4), seed=310))
+    return cases
+
+
+def activation_cases() -> list[Case]:
+    """LeakyReLU (PyTorch's default slope and others), Sigmoid and Tanh, including saturated inputs."""
+    configs = [("LeakyReLU", spec("leakyrelu", negative_slope=0.01), 1.0), ("LeakyReLU", spec("leakyrelu",
+               negative_slope=0.2), 1.0), ("LeakyReLU", spec("leakyrelu", negative_slope=0.3), 3.0),
+               ("Sigmoid", spec("sigmoid"), 1.0), ("Sigmoid", spec("sigmoid"), 30.0),
+               ("Tanh", spec("tanh"), 1.0), ("Tanh", spec("tanh"), 10.0)]
+    cases = []
+    for n, (layer, s, scale) in enumerate(configs):
+        batch = n % 2 == 0
+        shape = (2, 3, 5, 4) if batch else (3, 5, 4)
+        slope = f"-slope{s.kwargs['negative_slope']:g}" if s.args else ""
+        cid = f"{s.kind}{slope}-scale{scale:g}-{'batch' if batch else 'single'}"
+        cases.append(Case(layer, cid, (s,), shape, scale=scale, seed=400 + n, tags=_tags(batch)))
+    return cases
+
+
+def global_pool_cases() -> list[Case]:
+    """GlobalAvgPool2d: (N, C, H, W) -> (N, C) on batches, one image, square, rectangular and 1x1 maps."""
+    return [Case("GlobalAvgPool2d", f"globalavgpool-{'batch' if len(shape) == 4 else 'single'}-"
+                 + "x".join(map(str, shape)), (spec("globalavgpool"),), shape, seed=500 + n,
+                 tags=_tags(len(shape) == 4))
+            for n, shape in enumerate([(2, 3, 5, 4), (3, 7, 6), (2, 4, 1, 1), (1, 2, 9, 9)])]
+
+
+def vgg_specs() -> tuple[LayerSpec, ...]:
+    """A small VGG-style CNN on (3, 8, 8) images: two conv blocks (conv, batch norm, ReLU, max pool), then a
+    dense head with dropout."""
+    def block(c_in, c_out):
+        return (spec("conv", in_channels=c_in, out_channels=c_out, kernel_size=3, stride=1, padding=1, dilation=1,
+                     bias=False),
+                spec("batchnorm", num_features=c_out, eps=1e-5, momentum=0.1, unbiased_running_var=True),
+                spec("relu"), spec("maxpool", kernel_size=2, stride=None, padding=0))
+    return (*block(3, 4), *block(4, 8), spec("flatten"), spec("linear", in_features=8 * 2 * 2, out_features=16,
+            bias=True), spec("relu"), spec("dropout", p=0.25), spec("linear", in_features=16, out_features=10,
+            bias=True))
+
+
+def vgg_cases() -> list[Case]:
+    """The VGG-style CNN with its loss, in training mode and in evaluation mode."""
+    return [Case("VGGStyleCNN", f"vgg-cnn-{mode}", vgg_specs(), (4, 3, 8, 8), loss=True, seed=600 + n,
+                 tags=_tags(True, mode == "eval")) for n, mode in enumerate(("train", "eval"))]
+
+
 def all_cases() -> list[Case]:
-    return conv_cases() + pool_cases() + dense_cases() + loss_cases() + tutorial_cases()
+    return (conv_cases() + group_conv_cases() + pool_cases() + dense_cases() + loss_cases() + tutorial_cases()
+            + batchnorm_cases()
+            + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases())
 
 
 def expand(cases: list[Case]) -> list[tuple[Case, str, str]]:

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import gradient_errors
+from reference import Dropout, gradient_errors
 
-from .cases import Case, build_reference, conv_cases, dense_cases, pool_cases, spec
+from .cases import (
+    Case,
+    activation_cases,
+    batchnorm_cases,
+    build_reference,
+    conv_cases,
+    dense_cases,
+    dropout_cases,
+    global_pool_cases,
+    group_conv_cases,
+    pool_cases,
+    spec,
+    vgg_specs,
+)
 
 # Central differences at h=1e-5 in float64 are good to ~1e-10; 1e-8 leaves room and still catches any
 # wrong gradient (a wrong index or a missing term gives errors of order 1).
@@ -21,7 +34,11 @@ def representative_cases() -> list[Case]:
         spec("relu"), spec("maxpool", kernel_size=2, stride=None, padding=0), spec("flatten"),
         spec("linear", in_features=4 * 4 * 8, out_features=10, bias=True)), (1, 10, 10), seed=7,
         tags=frozenset({"single"}))
-    return conv_cases()[::23] + pool_cases()[::9] + dense_cases() + [small_cnn]
+    # the VGG-style CNN in training mode on a batch of 2 (~1,100 parameters, ~2 s per impl); evaluation
+    # mode is covered layer by layer by the batch-norm and dropout cases
+    small_vgg = [Case("VGGStyleCNN", "vgg-cnn-train-batch2", vgg_specs(), (2, 3, 8, 8), seed=11)]
+    return (conv_cases()[::23] + group_conv_cases()[::3] + pool_cases()[::9] + dense_cases() + [small_cnn]
+            + batchnorm_cases()[::2] + dropout_cases()[::2] + activation_cases() + global_pool_cases()[:2] + small_vgg)
 
 
 def smooth_input(case: Case, rng: np.random.Generator) -> np.ndarray:
@@ -39,6 +56,9 @@ def gradient_check_rows() -> list[dict]:
             rng = np.random.default_rng(case.seed)
             x = smooth_input(case, rng)
             dout = rng.standard_normal(model.forward(x).shape)
+            for layer in model.layers:  # finite differences need the same dropout mask in every forward
+                if isinstance(layer, Dropout):
+                    layer.set_mask(layer.mask if layer.training else None)
             for quantity, err in gradient_errors(model, x, dout).items():
                 rows.append({"layer": case.layer, "case": case.id, "impl": impl, "quantity": quantity,
                              "max_rel_err": err, "tol": TOL, "passed": err <= TOL})

@@ -1,19 +1,23 @@
 """The harness: run a case in the reference and in a framework, compare every quantity.
 
-Tolerances live here, with their argument. A quantity passes when its normwise
-relative error ``max|ref - fw| / max|fw|`` is at most
+Tolerances live here, with their argument. A sum of ``K`` rounded terms is off by
+at most ``K * eps`` times the sum of the terms' magnitudes (Higham, *Accuracy and
+Stability of Numerical Algorithms*, 2nd ed., eq. 4.4), not times the result, which
+may cancel to almost nothing. So each quantity's error is measured against the
+magnitude of its terms: the reference is run a second time on ``|x|``, ``|params|``
+and ``|dout|`` (for conv, linear and average pooling that computes exactly the sum
+of the terms' magnitudes of every element, and through the other layers it carries a
+scale of the same order), and
 
-    tol = 4 * eps(dtype) * max(4, K)
+    max_rel_err = max|ref - fw| / max(|magnitude run|, |fw|)
+    tol         = 4 * eps(dtype) * max(4, K)
 
-where ``K`` is the longest chain of floating-point additions behind any output of
-the case (the sum over its layers of each layer's longest reduction). A sum of
-``K`` rounded terms is off by at most ``K * eps`` times the sum of the magnitudes
-(Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., eq. 4.4); the
-factor 4 absorbs the terms' magnitudes exceeding the result's and the two
-implementations erring in opposite directions. For float64 this is far below 1e-10
-for every case in the matrix (the tests assert it); for float32 it is the usual
-``eps * reduction length`` argument. The error is normwise, not element-wise,
-because an element whose exact value cancels to ~0 has no meaningful relative error.
+where ``K`` is the longest chain of additions behind any output of the case (the sum
+over its layers of each layer's longest reduction): errors of successive layers add
+up, each carried forward by the magnitudes the second run also carries. The factor 4
+covers both implementations erring, in opposite directions. For float64 every
+tolerance in the matrix is far below 1e-10 (the tests assert it); for float32 this is
+the usual ``eps * reduction length`` argument.
 """
 
 from __future__ import annotations
@@ -57,13 +61,21 @@ class Adapter(Protocol):
     def unsupported(self, case: Case) -> str | None:
         """Why the framework cannot express ``case``, or None when it can."""
 
+    def reference_case(self, case: Case) -> Case:
+        """``case`` with the reference options set to the framework's conventions where the reference
+        has a documented switch for them (Keras: ``unbiased_running_var=False`` in batch norm)."""
+
     def run(self, case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-            dout: np.ndarray | None, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+            dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
+            masks: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Forward ``x`` (always batched) and backward; every quantity in the reference layout.
 
-        Keys: ``forward`` (the model's output), ``dx``, each parameter key of the
-        reference model (``"0.weight"``), and ``loss`` when ``labels`` are given (then
-        the backward starts from the mean loss instead of ``dout``).
+        The model runs in evaluation mode when ``case.eval_mode``, else in training mode. ``buffers``
+        (``"1.running_mean"``) are set in the framework before the forward; ``masks`` maps the index of
+        each dropout layer to the keep-mask (batched) to apply as ``x * mask / (1 - p)`` in training mode.
+        Keys: ``forward`` (the model's output), ``dx``, each parameter key of the reference model
+        (``"0.weight"``), each buffer key (its value after the forward), and ``loss`` when ``labels``
+        are given (then the backward starts from the mean loss instead of ``dout``).
         """
 
 
@@ -72,11 +84,14 @@ class ReferenceRun:
     """What the reference computed for a case, and what it was fed."""
 
     params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
+    masks: dict[int, np.ndarray]
     x: np.ndarray
     dout: np.ndarray | None
     labels: np.ndarray | None
     results: dict[str, np.ndarray]
     reduction_length: int
+    magnitudes: dict[str, float]
 
 
 def _layer_reduction(layer: ref.Layer, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
@@ -84,9 +99,17 @@ def _layer_reduction(layer: ref.Layer, x_shape: tuple[int, ...], out_shape: tupl
     if isinstance(layer, ref.Conv2d):
         kh, kw = layer.kernel_size
         positions = int(np.prod(out_shape)) // layer.out_channels
-        return max(layer.in_channels * kh * kw, layer.out_channels * kh * kw, positions)
+        g = layer.groups  # each output sums over its group's C/g input channels only
+        return max(layer.in_channels // g * kh * kw, layer.out_channels // g * kh * kw, positions)
     if isinstance(layer, (ref.MaxPool2d, ref.AvgPool2d)):
         return layer.kernel_size[0] * layer.kernel_size[1]
+    if isinstance(layer, ref.GlobalAvgPool2d):
+        return x_shape[-2] * x_shape[-1]
+    if isinstance(layer, ref.BatchNorm2d):
+        # training: the mean, the variance after it and the backward's two means, each over n = N*H*W
+        # values, in sequence; evaluation: only the parameter gradients' sums over n
+        n = int(np.prod(x_shape)) // layer.num_features
+        return 3 * n if layer.training else n
     if isinstance(layer, ref.Linear):
         return max(layer.in_features, layer.out_features, out_shape[0])
     return 1
@@ -95,6 +118,7 @@ def _layer_reduction(layer: ref.Layer, x_shape: tuple[int, ...], out_shape: tupl
 def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     """Build the case in the reference, draw its input (and ``dout`` or labels), run it."""
     model = build_reference(case, impl, np.dtype(dtype))
+    buffers = {key: np.array(value) for key, value in model.buffers.items()}  # as before the forward
     rng = np.random.default_rng(10_000 + case.seed)
     # drawn in float64 and rounded once, so every party sees the same values
     x = (rng.standard_normal(case.input_shape) * case.scale).astype(dtype)
@@ -116,8 +140,32 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     results["dx"] = model.backward(grad) if model.layers else grad
     for key in model.params:
         results[key] = model.grads[key]
+    for key in model.buffers:
+        results[key] = np.array(model.buffers[key])  # as after the forward (training mode updates them)
+    masks = {i: layer.mask for i, layer in enumerate(model.layers)
+             if isinstance(layer, ref.Dropout) and not case.eval_mode}
     params = {key: np.array(value) for key, value in model.params.items()}
-    return ReferenceRun(params, x, dout, labels, results, max(reduction, 1))
+    magnitudes = _magnitudes(case, impl, dtype, params, buffers, masks, x, np.abs(grad))
+    if case.loss:  # logsumexp(scores) - score[y]: terms of the size of the scores themselves
+        magnitudes["loss"] = float(np.abs(results["loss"]) + np.max(np.abs(h)))
+    return ReferenceRun(params, buffers, masks, x, dout, labels, results, max(reduction, 1), magnitudes)
+
+
+def _magnitudes(case: Case, impl: str, dtype: str, params, buffers, masks, x, abs_grad) -> dict[str, float]:
+    """The case run again on ``|x|``, ``|params|`` and ``|dout|``: per quantity, the largest magnitude
+    its terms add up to (see the module docstring)."""
+    model = build_reference(case, impl, np.dtype(dtype))
+    for key, value in params.items():
+        model.params[key] = np.abs(value)
+    for key, value in buffers.items():
+        model.buffers[key] = np.abs(value)
+    for i, mask in masks.items():
+        model.layers[i].set_mask(mask)
+    out = model.forward(np.abs(x))
+    dx = model.backward(abs_grad) if model.layers else abs_grad
+    found = {"forward": out, "dx": dx, **{k: model.grads[k] for k in model.params},
+             **{k: model.buffers[k] for k in model.buffers}}
+    return {key: float(np.max(np.abs(value))) if np.size(value) else 0.0 for key, value in found.items()}
 
 
 def tolerance(dtype: str, reduction_length: int) -> float:
@@ -125,18 +173,25 @@ def tolerance(dtype: str, reduction_length: int) -> float:
     return 4.0 * float(np.finfo(dtype).eps) * max(4, reduction_length)
 
 
-def errors(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
-    """``(max |a - e|, max |a - e| / max |e|)``: absolute and normwise relative error."""
+def errors(actual: np.ndarray, expected: np.ndarray, magnitude: float = 0.0) -> tuple[float, float]:
+    """``(max |a - e|, max |a - e| / max(magnitude, max |e|))``: absolute and relative error, the latter
+    relative to the magnitude of the terms behind the values (0.0 when everything is 0)."""
     a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape:
         raise ValueError(f"errors: shapes differ, reference {a.shape} vs framework {e.shape}")
-    abs_err = float(np.max(np.abs(a - e))) if a.size else 0.0
-    return abs_err, ref.max_rel_error(a, e)
+    if a.size == 0:
+        return 0.0, 0.0
+    abs_err = float(np.max(np.abs(a - e)))
+    scale = max(magnitude, float(np.max(np.abs(e))))
+    if scale == 0.0:
+        return abs_err, 0.0 if abs_err == 0.0 else float("inf")
+    return abs_err, abs_err / scale
 
 
 def _batched(a: np.ndarray | None, case: Case) -> np.ndarray | None:
-    """A single image's array with a batch axis of 1, as frameworks want it."""
-    return a[np.newaxis] if a is not None and case.single and a.ndim == 3 else a
+    """A single image's array (``(C, H, W)``, or ``(C,)`` after global pooling) with a batch axis of 1, as
+    frameworks want it; per-batch arrays such as a single image's ``(1, K)`` scores are left alone."""
+    return a[np.newaxis] if a is not None and case.single and a.ndim in (1, 3) else a
 
 
 def quantity_name(key: str, case: Case) -> str:
@@ -145,16 +200,23 @@ def quantity_name(key: str, case: Case) -> str:
 
 
 def compare(case: Case, impl: str, dtype: str, adapter: Adapter) -> list[Record]:
-    """Run ``case`` in the reference (``impl``) and in ``adapter``; one Record per quantity."""
+    """Run ``case`` in the reference (``impl``) and in ``adapter``; one Record per quantity.
+
+    The reference runs ``adapter.reference_case(case)``: the case with the reference's documented
+    convention switches set to the framework's (the record's config shows them).
+    """
+    case = adapter.reference_case(case)
     run = run_reference(case, impl, dtype)
-    theirs = adapter.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels)
+    masks = {i: _batched(mask, case) for i, mask in run.masks.items()}
+    theirs = adapter.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
+                         buffers=run.buffers, masks=masks)
     tol = tolerance(dtype, run.reduction_length)
     records = []
     for key, mine in run.results.items():
         other = np.asarray(theirs[key])
         if case.single and other.shape != mine.shape and other.shape[1:] == mine.shape:
             other = other[0]
-        abs_err, rel_err = errors(mine, other)
+        abs_err, rel_err = errors(mine, other, run.magnitudes.get(key, 0.0))
         records.append(Record(case.layer, f"{case.id}: {case.config}", impl, adapter.name, adapter.version, dtype,
                               quantity_name(key, case), abs_err, rel_err, tol, bool(rel_err <= tol)))
     return records

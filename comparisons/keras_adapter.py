@@ -7,10 +7,21 @@ Padding is explicit (``ZeroPadding2D`` + ``padding="valid"``), so it is the refe
 symmetric zero padding exactly. Max pooling pads with ``-inf``, which zero padding cannot
 express: it is run with ``padding="same"`` (TensorFlow ignores the padded cells) when the
 "same" padding equals the reference's, and is unsupported otherwise.
+
+Batch norm: Keras' ``momentum`` is the weight of the old running value (``1 - momentum`` of the
+reference and PyTorch), its ``epsilon`` is ``eps``, and it folds the *biased* batch variance into
+the moving variance, so the reference runs with ``unbiased_running_var=False`` against Keras
+(:func:`reference_case`). TensorFlow's ``LeakyRelu`` op takes its slope as a float32 attribute, so
+in float64 too Keras multiplies by ``float32(negative_slope)`` (0.01 -> 0.009999999776482582); the
+reference is given that slope, so both compute the same function. The model runs with
+``training=True`` unless the case is in eval mode.
+Dropout in training mode applies the reference's keep-mask (``x * mask / (1 - rate)``, what
+``keras.layers.Dropout`` computes with its own mask); in inference mode it is ``keras.layers.Dropout``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Iterator
@@ -18,7 +29,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import layouts
-from .cases import Case, LayerSpec
+from .cases import Case, LayerSpec, spec
 from .frameworks import quiet_tensorflow
 
 quiet_tensorflow()
@@ -33,6 +44,28 @@ from reference.validation import as_pair  # noqa: E402
 from reference.windows import output_size  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
+
+
+def oihw_to_keras_depthwise(w: np.ndarray, in_channels: int) -> np.ndarray:
+    """Depthwise kernel ``(C*m, 1, kh, kw)`` (PyTorch, groups = C) -> Keras ``DepthwiseConv2D`` ``(kh, kw, C, m)``.
+
+    Output channel ``c*m + j`` of both is the ``j``-th filter of input channel ``c``.
+    """
+    if w.ndim != 4 or w.shape[1] != 1 or w.shape[0] % in_channels:
+        raise ValueError(f"oihw_to_keras_depthwise: w must have shape (C*m, 1, kh, kw) with C={in_channels}, "
+                         f"got shape {w.shape}")
+    f, _, kh, kw = w.shape
+    return w.reshape(in_channels, f // in_channels, kh, kw).transpose(2, 3, 0, 1)
+
+
+def keras_depthwise_to_oihw(k: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`oihw_to_keras_depthwise`: ``(kh, kw, C, m)`` -> ``(C*m, 1, kh, kw)``."""
+    if k.ndim != 4:
+        raise ValueError(f"keras_depthwise_to_oihw: k must have shape (kh, kw, C, m), got shape {k.shape}")
+    kh, kw, c, m = k.shape
+    return k.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+
+ELEMENTWISE = ("relu", "leakyrelu", "sigmoid", "tanh", "batchnorm", "dropout")
 
 name = "keras"
 version = f"keras {keras.__version__} / tensorflow {tf.__version__}"
@@ -68,7 +101,9 @@ def _walk(specs: tuple[LayerSpec, ...], sample_shape: Shape) -> Iterator[tuple[i
             out = (int(np.prod(shape)),)
         elif s.kind == "linear":
             out = (kw["out_features"],)
-        elif s.kind == "relu":
+        elif s.kind == "globalavgpool":
+            out = (shape[0],)
+        elif s.kind in ELEMENTWISE:
             out = shape
         else:
             raise ValueError(f"keras_adapter: unknown layer kind {s.kind!r}")
@@ -91,6 +126,36 @@ def _reason(s: LayerSpec, in_shape: Shape) -> str | None:
             return (f"Keras has no -inf padding layer for max pooling (ZeroPadding2D would let 0 win the max), and "
                     f'padding="same" pads {same} here, not the reference\'s symmetric {padding}')
     return None
+
+
+def _keras_convention(s: LayerSpec) -> LayerSpec:
+    """One spec with the reference's convention switches set to what Keras computes."""
+    if s.kind == "batchnorm":
+        return spec("batchnorm", **{**s.kwargs, "unbiased_running_var": False})
+    if s.kind == "leakyrelu":
+        return spec("leakyrelu", negative_slope=float(np.float32(s.kwargs["negative_slope"])))
+    return s
+
+
+def reference_case(case: Case) -> Case:
+    """``case`` as Keras computes it: batch norm with the biased moving variance (``unbiased_running_var=False``),
+    LeakyReLU with its slope rounded to float32 (see the module docstring)."""
+    specs = tuple(_keras_convention(s) for s in case.specs)
+    return dataclasses.replace(case, specs=specs) if specs != case.specs else case
+
+
+class FixedMaskDropout(keras.layers.Dropout):
+    """``keras.layers.Dropout`` whose training-mode keep-mask is given: ``keep_mask`` (channels-last,
+    batched, set before the call) -> ``x * keep_mask / (1 - rate)``. Inference mode is Dropout's own."""
+
+    keep_mask: np.ndarray | None = None
+
+    def call(self, inputs, training=False):
+        if not training:
+            return super().call(inputs, training=False)
+        if self.keep_mask is None:
+            raise ValueError("FixedMaskDropout: training-mode call without a keep_mask")
+        return inputs * keras.ops.cast(self.keep_mask, inputs.dtype) / (1.0 - self.rate)
 
 
 def unsupported(case: Case) -> str | None:
@@ -116,14 +181,17 @@ class KerasModel:
         self.layers: list[keras.Layer] = []
         self.owners: dict[int, keras.Layer] = {}  # spec index -> the layer holding "i.weight"/"i.bias"
         self.dense_features: dict[int, Shape] = {}  # linear index -> (C, H, W) its input was flattened from
+        self.dropouts: dict[int, tuple[FixedMaskDropout, Shape | None]] = {}  # index -> layer, flattened from
         flat_from = None
         for i, s, in_shape, _ in _walk(specs, sample_shape):
             reason = _reason(s, in_shape)
             if reason is not None:
                 raise ValueError(f"keras_adapter: layer {i} ({s.kind}) cannot be built: {reason}")
             self.layers += self._layers(s, dtype)
-            if s.kind in ("conv", "linear"):
+            if s.kind in ("conv", "linear", "batchnorm"):
                 self.owners[i] = self.layers[-1]
+            if s.kind == "dropout":
+                self.dropouts[i] = (self.layers[-1], flat_from if len(in_shape) == 1 else None)
             if s.kind == "flatten" and len(in_shape) == 3:
                 flat_from = in_shape
             if s.kind == "linear":
@@ -142,9 +210,13 @@ class KerasModel:
             padded = _pair(kw["padding"], "padding", 0) != (0, 0)
             pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(kw["padding"]), **fmt)] if padded else []
         if s.kind == "conv":
-            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], strides=kw["stride"],
-                                              padding="valid", dilation_rate=kw["dilation"], use_bias=kw["bias"],
-                                              **fmt)]
+            geometry = {"strides": kw["stride"], "padding": "valid", "dilation_rate": kw["dilation"],
+                        "use_bias": kw["bias"], **fmt}
+            groups = kw.get("groups", 1)
+            if groups > 1 and groups == kw["in_channels"]:  # depthwise: DepthwiseConv2D, kernel (kh, kw, C, m)
+                return pad + [keras.layers.DepthwiseConv2D(kw["kernel_size"], depth_multiplier=kw["out_channels"]
+                                                           // groups, **geometry)]
+            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], groups=groups, **geometry)]
         if s.kind == "avgpool":
             kernel, stride, _ = _pool_geometry(s)
             return pad + [keras.layers.AveragePooling2D(kernel, stride, padding="valid", **fmt)]
@@ -152,16 +224,35 @@ class KerasModel:
             kernel, stride, _ = _pool_geometry(s)
             # _reason checked that "same" pads exactly the reference's padding (with -inf, as TF max pooling does)
             return [keras.layers.MaxPooling2D(kernel, stride, padding="same" if padded else "valid", **fmt)]
+        if s.kind == "globalavgpool":
+            return [keras.layers.GlobalAveragePooling2D(**fmt)]
+        if s.kind == "batchnorm":
+            # Keras' momentum weighs the old moving value: 1 - PyTorch's (see the module docstring)
+            return [keras.layers.BatchNormalization(axis=-1, momentum=1.0 - kw["momentum"], epsilon=kw["eps"],
+                                                    dtype=dtype)]
+        if s.kind == "dropout":
+            return [FixedMaskDropout(kw["p"], dtype=dtype)]
         if s.kind == "relu":
             return [keras.layers.ReLU(dtype=dtype)]
+        if s.kind == "leakyrelu":
+            return [keras.layers.LeakyReLU(negative_slope=kw["negative_slope"], dtype=dtype)]
+        if s.kind in ("sigmoid", "tanh"):
+            return [keras.layers.Activation(s.kind, dtype=dtype)]
         if s.kind == "flatten":
             return [keras.layers.Flatten(**fmt)]
         return [keras.layers.Dense(kw["out_features"], use_bias=kw["bias"], dtype=dtype)]
 
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The layers on ``x``; ``training`` as Keras' (batch statistics and masks when True)."""
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
+
+    def set_masks(self, masks: dict[int, np.ndarray]) -> None:
+        """Give each dropout layer (by spec index) its keep-mask, converted from the reference layout."""
+        for i, mask in masks.items():
+            layer, flat_from = self.dropouts[i]
+            layer.keep_mask = layouts.flat_chw_to_hwc(mask, flat_from) if flat_from else self.to_keras(mask)
 
     # -- layouts -------------------------------------------------------------
     @staticmethod
@@ -186,15 +277,24 @@ class KerasModel:
             return layouts.flat_hwc_to_chw(a, self.out_flat_from)
         return self.from_keras(a)
 
+    @staticmethod
+    def _variables(layer: keras.Layer) -> dict[str, keras.Variable]:
+        """A Keras layer's variables under the reference's names (parameters, then batch norm's buffers)."""
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.moving_mean,
+                    "running_var": layer.moving_variance}
+        return {"weight": layer.kernel, **({"bias": layer.bias} if layer.bias is not None else {})}
+
     def _variable(self, key: str) -> keras.Variable:
         index, pname = key.split(".", 1)
-        layer = self.owners[int(index)]
-        return {"weight": layer.kernel, "bias": layer.bias}[pname]
+        return self._variables(self.owners[int(index)])[pname]
 
     def param_to_keras(self, key: str, value: np.ndarray) -> np.ndarray:
         """A reference parameter (``"0.weight"`` OIHW or ``(in, out)``, biases) in Keras' layout."""
         index, pname = key.split(".", 1)
         layer = self.owners[int(index)]
+        if pname == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
+            return oihw_to_keras_depthwise(value, value.shape[0] // layer.depth_multiplier)
         if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
             return layouts.oihw_to_hwio(value)
         if pname == "weight" and int(index) in self.dense_features:
@@ -205,6 +305,8 @@ class KerasModel:
         """Inverse of :meth:`param_to_keras`."""
         index, pname = key.split(".", 1)
         layer = self.owners[int(index)]
+        if pname == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
+            return keras_depthwise_to_oihw(value)
         if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
             return layouts.hwio_to_oihw(value)
         if pname == "weight" and int(index) in self.dense_features:
@@ -222,8 +324,8 @@ class KerasModel:
 
     def export(self) -> dict[str, np.ndarray]:
         """Every parameter back in the reference layout, keyed as the reference model's (``"0.weight"``)."""
-        keys = [f"{i}.{p}" for i, layer in self.owners.items() for p in ("weight", "bias")
-                if p == "weight" or layer.bias is not None]
+        keys = [f"{i}.{p}" for i, layer in self.owners.items() for p in self._variables(layer)
+                if p in ("weight", "bias")]
         return {key: self.param_from_keras(key, np.asarray(self._variable(key).numpy())) for key in keys}
 
 
@@ -234,14 +336,17 @@ def build(specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> Kera
 
 
 def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-        dout: np.ndarray | None, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+        dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
+        masks: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """See :class:`comparisons.harness.Adapter`; every result is converted back to the reference layout."""
     model = build(case.specs, tuple(x.shape[1:]), dtype)
     variables = model.load(params)
+    model.load(buffers or {})
+    model.set_masks(masks or {})
     xk = tf.constant(model.to_keras(x))
     with tf.GradientTape() as tape:
         tape.watch(xk)
-        out = model(xk)
+        out = model(xk, training=not case.eval_mode)
         if labels is not None:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)(labels, out)
     results = {"forward": model.out_from_keras(out.numpy())}
@@ -253,4 +358,6 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
     results["dx"] = model.from_keras(grads[0].numpy())
     for key, grad in zip(params, grads[1:], strict=True):
         results[key] = model.param_from_keras(key, grad.numpy())
+    for key in buffers or {}:
+        results[key] = np.asarray(model._variable(key).numpy())
     return results

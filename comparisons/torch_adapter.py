@@ -1,7 +1,10 @@
 """PyTorch side of the harness: the case's model as ``torch.nn`` modules, same parameters.
 
 Conventions bridged here: ``nn.Linear.weight`` is ``(out, in)`` (the reference's is
-``(in, out)``); everything else is already channels-first and OIHW.
+``(in, out)``); everything else is already channels-first and OIHW. Batch norm is PyTorch's
+convention in the reference (momentum, eps, unbiased running variance), so it maps one to one.
+Dropout in training mode applies the reference's keep-mask with torch ops (``x * mask / (1 - p)``,
+what ``nn.Dropout`` computes with its own random mask); in evaluation mode it is ``nn.Dropout`` itself.
 """
 
 from __future__ import annotations
@@ -18,17 +21,41 @@ name = "torch"
 version = torch.__version__
 
 
-def _module(s: LayerSpec, dtype: torch.dtype) -> nn.Module:
+class MaskedDropout(nn.Module):
+    """Inverted dropout with a given keep-mask ``(N, ...)``: ``x * mask / (1 - p)``."""
+
+    def __init__(self, p: float, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.p, self.mask = p, mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.mask / (1 - self.p)
+
+
+def _module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) -> nn.Module:
     kw = s.kwargs
     if s.kind == "conv":
         return nn.Conv2d(kw["in_channels"], kw["out_channels"], kw["kernel_size"], stride=kw["stride"],
-                         padding=kw["padding"], dilation=kw["dilation"], bias=kw["bias"], dtype=dtype)
+                         padding=kw["padding"], dilation=kw["dilation"], bias=kw["bias"], groups=kw.get("groups", 1),
+                         dtype=dtype)
     if s.kind == "maxpool":
         return nn.MaxPool2d(kw["kernel_size"], stride=kw["stride"], padding=kw["padding"])
     if s.kind == "avgpool":
         return nn.AvgPool2d(kw["kernel_size"], stride=kw["stride"], padding=kw["padding"], count_include_pad=True)
+    if s.kind == "globalavgpool":
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if s.kind == "batchnorm":
+        return nn.BatchNorm2d(kw["num_features"], eps=kw["eps"], momentum=kw["momentum"], dtype=dtype)
+    if s.kind == "dropout":
+        return nn.Dropout(kw["p"]) if mask is None else MaskedDropout(kw["p"], torch.from_numpy(mask).to(dtype))
     if s.kind == "relu":
         return nn.ReLU()
+    if s.kind == "leakyrelu":
+        return nn.LeakyReLU(kw["negative_slope"])
+    if s.kind == "sigmoid":
+        return nn.Sigmoid()
+    if s.kind == "tanh":
+        return nn.Tanh()
     if s.kind == "flatten":
         return nn.Flatten()
     if s.kind == "linear":
@@ -44,26 +71,39 @@ def _from_torch(key: str, value: np.ndarray, module: nn.Module) -> np.ndarray:
     return linear_from_torch(value) if isinstance(module, nn.Linear) and key == "weight" else value
 
 
-def build(case: Case, params: dict[str, np.ndarray], dtype: str) -> nn.Sequential:
-    """``nn.Sequential`` of the case's layers carrying the reference's ``params``."""
-    tdtype = getattr(torch, dtype)
-    model = nn.Sequential(*(_module(s, tdtype) for s in case.specs))
+def build(case: Case, params: dict[str, np.ndarray], dtype: str, buffers: dict[str, np.ndarray] | None = None,
+          masks: dict[int, np.ndarray] | None = None) -> nn.Sequential:
+    """``nn.Sequential`` of the case's layers carrying the reference's ``params`` and ``buffers`` (running
+    statistics), in the case's mode; dropout layers listed in ``masks`` apply that keep-mask."""
+    tdtype, masks = getattr(torch, dtype), masks or {}
+    model = nn.Sequential(*(_module(s, tdtype, masks.get(i)) for i, s in enumerate(case.specs)))
     with torch.no_grad():
-        for key, value in params.items():
+        for key, value in {**params, **(buffers or {})}.items():
             index, pname = key.split(".", 1)
             module = model[int(index)]
             getattr(module, pname).copy_(torch.from_numpy(_to_torch(pname, value, module)))
-    return model
+    return model.train(not case.eval_mode)
 
 
 def unsupported(case: Case) -> str | None:
+    """PyTorch expresses every case of the matrix, except the reference's non-PyTorch batch-norm option."""
+    for i, s in enumerate(case.specs):
+        if s.kind == "batchnorm" and not s.kwargs["unbiased_running_var"]:
+            return (f"layer {i} (batchnorm): nn.BatchNorm2d always folds the unbiased batch variance into "
+                    f"running_var; unbiased_running_var=False is Keras' convention")
     return None
 
 
+def reference_case(case: Case) -> Case:
+    """The reference's defaults are PyTorch's conventions: the case as it is."""
+    return case
+
+
 def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-        dout: np.ndarray | None, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+        dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
+        masks: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """See :class:`comparisons.harness.Adapter`."""
-    model = build(case, params, dtype)
+    model = build(case, params, dtype, buffers, masks)
     xt = torch.from_numpy(x).requires_grad_(True)
     out = model(xt)
     results = {"forward": out.detach().numpy()}
@@ -78,4 +118,7 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
         index, pname = key.split(".", 1)
         module = model[int(index)]
         results[key] = _from_torch(pname, getattr(module, pname).grad.numpy(), module)
+    for key in buffers or {}:
+        index, pname = key.split(".", 1)
+        results[key] = getattr(model[int(index)], pname).numpy().copy()
     return results

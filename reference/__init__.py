@@ -4,14 +4,17 @@ Channels-first throughout: images ``(C, H, W)`` or batches ``(N, C, H, W)``,
 conv weights ``(F, C, kh, kw)``, linear weights ``(in, out)``.
 """
 
-from .activations import ReLU
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .data import DataError, load_dataset, read_idx
+from .dropout import Dropout
+from .global_pool import GlobalAvgPool2d
 from .gradcheck import gradient_errors, max_rel_error, numerical_gradient, rel_error
 from .layer import Layer
 from .linear import Flatten, Linear
 from .losses import log_softmax, softmax_cross_entropy
 from .model import Sequential
+from .normalization import BatchNorm2d
 from .optim import SGD, Adam
 from .pool import AvgPool2d, MaxPool2d
 
@@ -22,14 +25,20 @@ __all__ = [
     "load_dataset",
     "read_idx",
     "AvgPool2d",
+    "BatchNorm2d",
     "Conv2d",
+    "Dropout",
     "Flatten",
+    "GlobalAvgPool2d",
     "Layer",
+    "LeakyReLU",
     "gradient_errors",
     "Linear",
     "MaxPool2d",
     "ReLU",
     "Sequential",
+    "Sigmoid",
+    "Tanh",
     "log_softmax",
     "max_rel_error",
     "numerical_gradient",

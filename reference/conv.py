@@ -1,17 +1,21 @@
 """2-D convolution (cross-correlation, as PyTorch and Keras compute it), two ways.
 
-Shapes: ``x (N, C, H, W)``, ``weight (F, C, kh, kw)`` (OIHW, as the tutorial and
+Shapes: ``x (N, C, H, W)``, ``weight (F, C/groups, kh, kw)`` (OIHW, as the tutorial and
 PyTorch), ``bias (F,)``, ``out (N, F, H', W')``. The layer also takes one
-``(C, H, W)`` image and returns ``(F, H', W')``.
+``(C, H, W)`` image and returns ``(F, H', W')``. With ``groups = g`` the channels split
+into ``g`` contiguous blocks: output channels ``[k F/g, (k+1) F/g)`` see only input
+channels ``[k C/g, (k+1) C/g)`` (PyTorch's ``groups``; ``g = C`` is a depthwise conv).
 
 - ``loop``: the tutorial's per-window loop, its defects fixed (only the spatial
-  axes are padded; stride, dilation and rectangular kernels handled; a batch).
+  axes are padded; stride, dilation and rectangular kernels handled; a batch), run
+  once per group on that group's channels.
 - ``im2col``: every window copied once into a column matrix laid out
   ``(C*kh*kw, N*H'*P)`` (P: the padded width when the width stride is 1, else W'),
   so the forward pass and the weight gradient are one GEMM each and the column
   fill runs over whole rows; the input gradient is a GEMM and col2im a few images
   at a time (col2im: one sum over shifted views for stride 1, else one strided
-  accumulation per kernel offset). Large buffers are reused between calls.
+  accumulation per kernel offset). Large buffers are reused between calls. Groups
+  make each GEMM a batch of ``g`` GEMMs over the column matrix's ``g`` row blocks.
 """
 
 from __future__ import annotations
@@ -138,15 +142,17 @@ def col2im(dcols, dx, kernel, stride, padding, dilation, out_h, buf):
     return dx
 
 
-def conv2d_input_grad(d, dpad, wm, x_shape, kernel, stride, padding, dilation, ws, key):
+def conv2d_input_grad(d, dpad, wg, x_shape, kernel, stride, padding, dilation, ws, key):
     """``dx (N, C, H, W)`` from ``dout d (N, F, H', W')``: ``wm.T @ dout`` then :func:`col2im`, a few
     images at a time so that col2im reads the window gradients while they are still in cache.
+    ``wg (g, F/g, C/g*kh*kw)`` is the weight matrix per group (one GEMM per group).
 
     ``dpad (F, N, H', P)`` is ``d`` in the columns' layout (zero at ``j >= W'``); with stride
     1 the window gradients need ``d`` with ``dh*(kh-1)`` zero rows above and below instead.
     """
     n, c, h, w = x_shape
-    f, k = wm.shape
+    g, fg, kg = wg.shape
+    f, k = g * fg, g * kg
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
     oh, ow = d.shape[2:]
     if stride == (1, 1):
@@ -163,19 +169,20 @@ def conv2d_input_grad(d, dpad, wm, x_shape, kernel, stride, padding, dilation, w
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         block = dcols[: k * (stop - start) * per_image]
-        np.matmul(wm.T, dz[:, start:stop].reshape(f, -1), out=block.reshape(k, -1))
+        np.matmul(wg.transpose(0, 2, 1), dz[:, start:stop].reshape(g, fg, -1), out=block.reshape(g, kg, -1))
         col2im(block.reshape(k, -1), dx[start:stop], kernel, stride, padding, dilation, oh, dxp)
     return dx
 
 
 class Conv2d(SpatialLayer):
     """``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-    bias=True, impl="im2col", dtype=np.float64, rng=None)``.
+    bias=True, impl="im2col", dtype=np.float64, rng=None, groups=1)``.
 
-    ``params["weight"]``: ``(F, C, kh, kw)``; ``params["bias"]``: ``(F,)``. Weights and
+    ``params["weight"]``: ``(F, C/groups, kh, kw)``; ``params["bias"]``: ``(F,)``. Weights and
     bias are drawn as ``torch.nn.Conv2d`` draws them, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
-    with ``fan_in = C*kh*kw``, from ``rng`` (a Generator or a seed).
-    Padding is symmetric zero padding of the spatial axes.
+    with ``fan_in = C/groups*kh*kw``, from ``rng`` (a Generator or a seed).
+    Padding is symmetric zero padding of the spatial axes. ``groups`` must divide both
+    ``in_channels`` and ``out_channels``.
     """
 
     def __init__(
@@ -190,6 +197,7 @@ class Conv2d(SpatialLayer):
         impl: str = "im2col",
         dtype=np.float64,
         rng=None,
+        groups: int = 1,
     ) -> None:
         super().__init__()
         self._workspace = Workspace()
@@ -200,23 +208,38 @@ class Conv2d(SpatialLayer):
         self.stride = as_pair(stride, where, "stride", 1)
         self.padding = as_pair(padding, where, "padding", 0)
         self.dilation = as_pair(dilation, where, "dilation", 1)
+        self.groups = check_int(groups, where, "groups", 1)
+        for name, value in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if value % self.groups:
+                raise ValueError(f"Conv2d: {name} must be divisible by groups={self.groups}, got {name}={value}")
         self.impl = check_choice(impl, IMPLS, where, "impl")
         self.dtype = as_float_dtype(dtype, where)
         self.use_bias = bool(bias)
         gen = default_rng(rng)
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / np.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        shape = self.weight_shape
         self.params["weight"] = gen.uniform(-bound, bound, shape).astype(self.dtype)
         if self.use_bias:
             self.params["bias"] = gen.uniform(-bound, bound, self.out_channels).astype(self.dtype)
 
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """``(F, C/groups, kh, kw)``."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
     def __repr__(self) -> str:
+        groups = f", groups={self.groups}" if self.groups != 1 else ""
         return (
             f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}{groups}, "
             f"bias={self.use_bias}, impl={self.impl!r}, dtype={self.dtype.name})"
         )
+
+    def _group_slices(self) -> list[tuple[slice, slice]]:
+        """``(input channels, output channels)`` of each group."""
+        cg, fg = self.in_channels // self.groups, self.out_channels // self.groups
+        return [(slice(k * cg, (k + 1) * cg), slice(k * fg, (k + 1) * fg)) for k in range(self.groups)]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x (C, H, W)`` or ``(N, C, H, W)`` -> ``(F, H', W')`` or ``(N, F, H', W')``."""
@@ -226,26 +249,30 @@ class Conv2d(SpatialLayer):
                 f"Conv2d.forward: x has {x.shape[1]} channels, expected in_channels="
                 f"{self.in_channels} (x shape {x.shape if not single else x.shape[1:]})"
             )
-        w = self._param("weight", (self.out_channels, self.in_channels, *self.kernel_size), self.dtype)
+        w = self._param("weight", self.weight_shape, self.dtype)
         b = self._param("bias", (self.out_channels,), self.dtype) if self.use_bias else None
         out_hw = output_size(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation, "Conv2d.forward")
         if self.impl == "loop":
             xp = pad_spatial(x, self.padding)
-            out = conv2d_loop_forward(xp, w, b, self.stride, self.dilation, out_hw)
+            out = np.empty((x.shape[0], self.out_channels, *out_hw), dtype=x.dtype)
+            for cs, fs in self._group_slices():
+                out[:, fs] = conv2d_loop_forward(xp[:, cs], w[fs], None if b is None else b[fs], self.stride,
+                                                 self.dilation, out_hw)
             self._cache = (xp, w, single)
         else:
             key = (x.shape, x.dtype, self.kernel_size, self.stride, self.padding, self.dilation)
             cols = im2col(x, self.kernel_size, self.stride, self.padding, self.dilation, out_hw, self._workspace, key)
-            wm = w.reshape(self.out_channels, -1)  # (F, C*kh*kw)
+            g = self.groups
+            wg = w.reshape(g, self.out_channels // g, -1)  # (g, F/g, C/g*kh*kw)
             out2d = self._workspace.get(key, "out", (self.out_channels, cols.shape[1]), x.dtype)
-            np.matmul(wm, cols, out=out2d)
+            np.matmul(wg, cols.reshape(g, -1, cols.shape[1]), out=out2d.reshape(g, -1, cols.shape[1]))
             valid = out2d.reshape(self.out_channels, x.shape[0], out_hw[0], -1)[..., : out_hw[1]]
             out = np.empty((x.shape[0], self.out_channels, *out_hw), dtype=x.dtype)
             if b is not None:
                 np.add(valid.transpose(1, 0, 2, 3), b[:, None, None], out=out)
             else:
                 np.copyto(out, valid.transpose(1, 0, 2, 3))
-            self._cache = (cols, wm, x.shape, key, single)
+            self._cache = (cols, wg, x.shape, key, single)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -255,17 +282,22 @@ class Conv2d(SpatialLayer):
         d = dout[np.newaxis] if single else dout
         if self.impl == "loop":
             xp, w, _ = self._cache
-            dxp, dw = conv2d_loop_backward(xp, w, d, self.stride, self.dilation)
+            dxp, dw = np.empty_like(xp), np.empty_like(w)
+            for cs, fs in self._group_slices():
+                dxp[:, cs], dw[fs] = conv2d_loop_backward(xp[:, cs], w[fs], d[:, fs], self.stride, self.dilation)
             dx = unpad_spatial(dxp, self.padding)
         else:
-            cols, wm, x_shape, key, _ = self._cache
+            cols, wg, x_shape, key, _ = self._cache
             n, f, oh, ow = d.shape
             # dout in the columns' (F, N, H', P) order; the positions past a row end stay zero
             dpad = self._workspace.get(key, "dout", (f, n, oh, cols.shape[1] // (n * oh)), d.dtype, zero=True)
             np.copyto(dpad[..., :ow], d.transpose(1, 0, 2, 3))
-            d2 = dpad.reshape(f, -1)  # (F, N*H'*P)
-            dw = (cols @ d2.T).T.reshape(self.params["weight"].shape)  # this orientation is the faster GEMM
-            dx = conv2d_input_grad(d, dpad, wm, x_shape, self.kernel_size, self.stride, self.padding, self.dilation,
+            g = self.groups
+            d2 = dpad.reshape(g, f // g, -1)  # (g, F/g, N*H'*P)
+            cg = cols.reshape(g, -1, cols.shape[1])  # (g, C/g*kh*kw, N*H'*P)
+            # cols @ d2.T, then transposed, is the faster GEMM orientation
+            dw = np.matmul(cg, d2.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(self.weight_shape)
+            dx = conv2d_input_grad(d, dpad, wg, x_shape, self.kernel_size, self.stride, self.padding, self.dilation,
                                    self._workspace, key)
         self.grads["weight"] = np.ascontiguousarray(dw)
         if self.use_bias:

@@ -31,12 +31,12 @@ class _ParameterView(MutableMapping):
 
     def __setitem__(self, name: str, value: np.ndarray) -> None:
         store, key = self._split(name)
-        if self._attr == "params" and key not in store:
-            raise KeyError(f"{name}: layer {name.partition('.')[0]} has no parameter {key!r}")
+        if self._attr in ("params", "buffers") and key not in store:
+            raise KeyError(f"{name}: layer {name.partition('.')[0]} has no {self._attr[:-1]} {key!r}")
         store[key] = value
 
     def __delitem__(self, name: str) -> None:
-        raise TypeError("parameters cannot be deleted from a Sequential")
+        raise TypeError(f"{self._attr} cannot be deleted from a Sequential")
 
     def __iter__(self) -> Iterator[str]:
         for i, layer in enumerate(self._layers):
@@ -51,7 +51,8 @@ class Sequential(Layer):
     """``Sequential([layer, ...])``: ``forward`` runs them in order, ``backward`` in reverse.
 
     ``params`` and ``grads`` are live mappings over every layer's parameters, keyed
-    ``"{index}.{name}"`` (``"0.weight"``), for optimizers.
+    ``"{index}.{name}"`` (``"0.weight"``), for optimizers; ``buffers`` the same over the
+    layers' untrained state (``"1.running_mean"``).
     """
 
     def __init__(self, layers) -> None:
@@ -62,6 +63,7 @@ class Sequential(Layer):
                 raise TypeError(f"Sequential: layers[{i}] must be a Layer, got {type(layer).__name__}")
         self.params = _ParameterView(self.layers, "params")
         self.grads = _ParameterView(self.layers, "grads")
+        self.buffers = _ParameterView(self.layers, "buffers")
 
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))

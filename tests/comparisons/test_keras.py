@@ -7,6 +7,7 @@ express exactly is skipped with the adapter's reason.
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from tests import strategies
 from tests.comparisons.test_torch import assert_all_pass
 
 pytestmark = pytest.mark.keras
+
+pairs_of_sizes = st.tuples(st.integers(1, 4), st.integers(1, 4))
 
 TRIPLES = cases.expand(cases.all_cases())
 
@@ -107,3 +110,54 @@ def test_conv_property_matches_keras(case, impl, dtype, keras_adapter):
 @given(case=strategies.pool_cases("avgpool"), impl=strategies.impls, dtype=strategies.dtypes)
 def test_avgpool_property_matches_keras(case, impl, dtype, keras_adapter):
     assert_all_pass(harness.compare(case, impl, dtype, keras_adapter))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_keras_dropout_is_inverted_dropout(p, keras_adapter):
+    """What the adapter's fixed-mask dropout assumes: keras.layers.Dropout scales kept elements by 1/(1-p)
+    and is the identity in inference mode."""
+    import keras
+
+    x = np.random.default_rng(0).uniform(1, 2, (50, 40))  # no element is 0
+    layer = keras.layers.Dropout(p, seed=1, dtype="float64")
+    out = np.asarray(layer(x, training=True))
+    kept = out != 0
+    assert 0 < kept.sum() < x.size
+    assert harness.errors(out, x * kept / (1 - p))[1] <= 2 * np.finfo(np.float64).eps
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+
+
+def test_batchnorm_running_variance_needs_the_biased_option(keras_adapter):
+    """Against Keras the reference runs with unbiased_running_var=False; with PyTorch's convention only the
+    running variance differs (by the n/(n-1) factor), everything else still agrees."""
+    case = cases.batchnorm_cases()[0]
+    mapped = keras_adapter.reference_case(case)
+    assert mapped.specs[0].kwargs["unbiased_running_var"] is False
+    assert_all_pass(harness.compare(case, "n/a", "float64", keras_adapter))
+    unmapped = types.SimpleNamespace(**{k: getattr(keras_adapter, k) for k in ("name", "version", "run")},
+                                     reference_case=lambda c: c)
+    failed = {r.quantity for r in harness.compare(case, "n/a", "float64", unmapped) if not r.passed}
+    assert failed == {"running_var"}
+
+
+def test_keras_leaky_relu_slope_is_float32(keras_adapter):
+    """TensorFlow's LeakyRelu takes its slope as a float32 attribute, even in float64: the adapter gives the
+    reference float32(slope), and the float64 cases agree to rounding only because of that."""
+    import keras
+
+    out = keras.layers.LeakyReLU(negative_slope=0.01, dtype="float64")(np.array([-1.0]))
+    assert float(np.asarray(out)[0]) == -float(np.float32(0.01)) != -0.01
+    case = next(c for c in cases.activation_cases() if c.layer == "LeakyReLU")
+    assert keras_adapter.reference_case(case).specs[0].kwargs["negative_slope"] == float(np.float32(0.01))
+
+
+@settings(max_examples=30)
+@given(c=st.integers(1, 4), m=st.integers(1, 3), k=pairs_of_sizes, seed=st.integers(0, 2**16))
+def test_depthwise_kernel_conversion(c, m, k, seed, keras_adapter):
+    """OIHW (C*m, 1, kh, kw) <-> Keras depthwise (kh, kw, C, m): inverse of each other, and filter j of input
+    channel c is PyTorch's output channel c*m + j."""
+    w = np.random.default_rng(seed).standard_normal((c * m, 1, *k))
+    kernel = keras_adapter.oihw_to_keras_depthwise(w, c)
+    assert kernel.shape == (*k, c, m)
+    np.testing.assert_array_equal(keras_adapter.keras_depthwise_to_oihw(kernel), w)
+    np.testing.assert_array_equal(kernel[..., c - 1, m - 1], w[c * m - 1, 0])

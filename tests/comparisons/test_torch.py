@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 
 from comparisons import cases, harness
+from reference import max_rel_error
 from tests import strategies
 
 pytestmark = pytest.mark.torch
@@ -51,3 +53,42 @@ def test_float64_tolerance_is_rounding_level():
     worst = max(harness.tolerance("float64", harness.run_reference(c, impl, "float64").reduction_length)
                 for c, impl, dt in TRIPLES if dt == "float64")
     assert worst <= 1e-10
+
+
+def test_new_layers_are_in_the_matrix_with_their_buffers(torch_adapter):
+    """Batch norm compares its running statistics after the forward, in training and in evaluation mode."""
+    layers = {c.layer for c, _, _ in TRIPLES}
+    assert {"BatchNorm2d", "Dropout", "LeakyReLU", "Sigmoid", "Tanh", "GlobalAvgPool2d", "VGGStyleCNN"} <= layers
+    for case in cases.batchnorm_cases()[:1] + [c for c in cases.batchnorm_cases() if c.eval_mode][:1]:
+        quantities = {r.quantity for r in harness.compare(case, "n/a", "float64", torch_adapter)}
+        assert {"running_mean", "running_var", "weight", "bias"} <= quantities
+    vgg = harness.compare(cases.vgg_cases()[0], "im2col", "float64", torch_adapter)
+    assert {"1.running_var", "5.running_mean", "12.weight"} <= {r.quantity for r in vgg}
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_torch_dropout_is_inverted_dropout(p, torch_adapter):
+    """What the adapter's fixed-mask dropout assumes: nn.Dropout scales kept elements by 1/(1-p) and is the
+    identity in eval mode."""
+    import torch
+
+    x = torch.from_numpy(np.random.default_rng(0).uniform(1, 2, (50, 40)))  # no element is 0
+    layer = torch.nn.Dropout(p)
+    torch.manual_seed(0)
+    out = layer(x)
+    kept = out != 0
+    assert 0 < int(kept.sum()) < x.numel()
+    # PyTorch multiplies by the rounded 1/(1-p) rather than dividing: equal to within one rounding
+    assert max_rel_error(out.numpy(), (x * kept / (1 - p)).numpy()) <= 2 * np.finfo(np.float64).eps
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_torch_keeps_unbiased_running_variance(torch_adapter):
+    """The reference's default is PyTorch's convention; the Keras one is refused with the reason."""
+    import dataclasses
+
+    case = cases.batchnorm_cases()[0]
+    biased = dataclasses.replace(case, specs=(cases.spec("batchnorm", **{**case.specs[0].kwargs,
+                                                                          "unbiased_running_var": False}),))
+    assert "unbiased" in torch_adapter.unsupported(biased)
+    assert torch_adapter.reference_case(case) is case

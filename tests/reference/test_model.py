@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from comparisons.cases import build_reference, tutorial_cases
-from reference import Conv2d, Linear, MaxPool2d, ReLU, Sequential, max_rel_error, numerical_gradient, \
-    softmax_cross_entropy
+from comparisons.cases import build_reference, tutorial_cases, vgg_cases
+from reference import (
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    max_rel_error,
+    numerical_gradient,
+    softmax_cross_entropy,
+)
 
 
 def tutorial_model(impl="im2col"):
@@ -83,3 +91,28 @@ def test_numerical_gradient_of_a_known_function():
     x = np.array([1.0, -2.0, 3.0])
     g = numerical_gradient(lambda: x**3, x, np.array([1.0, 2.0, 3.0]))
     assert max_rel_error(g, 3 * np.array([1.0, 4.0, 9.0]) * np.array([1.0, 2.0, 3.0])) < 1e-9
+
+
+def test_train_and_eval_reach_every_layer():
+    model = build_reference(vgg_cases()[0], "im2col", np.float64)
+    assert all(layer.training for layer in model.layers)
+    model.eval()
+    assert not any(layer.training for layer in model.layers) and not model.training
+    assert build_reference(vgg_cases()[1], "im2col", np.float64).layers[1].training is False  # the "eval" tag
+
+
+@pytest.mark.parametrize("case", vgg_cases(), ids=lambda c: c.id)
+def test_vgg_loop_equals_im2col_with_buffers(case):
+    """Same seed, same parameters, same dropout masks: both implementations agree, running statistics included."""
+    loop, fast = (build_reference(case, impl, np.float64) for impl in ("loop", "im2col"))
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(case.input_shape)
+    out = loop.forward(x)
+    assert max_rel_error(fast.forward(x), out) < 1e-13
+    dout = rng.standard_normal(out.shape)
+    assert max_rel_error(fast.backward(dout), loop.backward(dout)) < 1e-13
+    for key in loop.grads:
+        assert max_rel_error(fast.grads[key], loop.grads[key]) < 1e-13, key
+    assert set(loop.buffers) == {"1.running_mean", "1.running_var", "5.running_mean", "5.running_var"}
+    for key in loop.buffers:
+        assert max_rel_error(fast.buffers[key], loop.buffers[key]) < 1e-13, key

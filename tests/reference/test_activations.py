@@ -1,0 +1,64 @@
+"""LeakyReLU, Sigmoid, Tanh: values, gradients, saturation, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference import LeakyReLU, Sigmoid, Tanh, max_rel_error
+from tests.reference.helpers import assert_gradients_match
+
+
+def away_from_zero(rng: np.random.Generator, shape) -> np.ndarray:
+    """Normal values pushed at least 0.05 from the kink at 0 (finite differences use h = 1e-5)."""
+    x = rng.standard_normal(shape)
+    return x + 0.05 * np.sign(x)
+
+
+@pytest.mark.parametrize("layer", [LeakyReLU(), LeakyReLU(0.3), Sigmoid(), Tanh()], ids=repr)
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (3, 4, 5), (6,)], ids=["batch", "single", "vector"])
+def test_gradients(layer, shape):
+    rng = np.random.default_rng(0)
+    assert_gradients_match(layer, away_from_zero(rng, shape), rng)
+
+
+def test_leaky_relu_values_and_gradient_at_zero():
+    layer = LeakyReLU(0.1)
+    out = layer.forward(np.array([-2.0, 0.0, 3.0]))
+    assert out.tolist() == [-2.0 * 0.1, 0.0, 3.0]
+    assert layer.backward(np.ones(3)).tolist() == [0.1, 0.1, 1.0]  # slope at exactly 0, as PyTorch
+    assert LeakyReLU().negative_slope == 0.01  # PyTorch's default, not Keras' 0.3
+
+
+def test_sigmoid_is_the_logistic_function_and_does_not_overflow():
+    x = np.linspace(-30, 30, 61)
+    assert max_rel_error(Sigmoid().forward(x), 1 / (1 + np.exp(-x))) < 1e-15
+    with np.errstate(over="raise"):
+        out = Sigmoid().forward(np.array([-1e4, 1e4]))
+    assert out.tolist() == [0.0, 1.0]
+
+
+def test_tanh_and_float32():
+    x = np.random.default_rng(1).standard_normal(10).astype(np.float32)
+    for layer in (Tanh(), Sigmoid(), LeakyReLU()):
+        out = layer.forward(x)
+        assert out.dtype == np.float32 and layer.backward(np.ones_like(out)).dtype == np.float32
+    assert max_rel_error(Tanh().forward(x), np.tanh(x)) == 0.0
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: LeakyReLU("0.1"), TypeError, "LeakyReLU: negative_slope must be a real number, got '0.1'"),
+    (lambda: LeakyReLU(float("inf")), ValueError, "negative_slope must be finite, got inf"),
+    (lambda: Sigmoid().forward(np.arange(3)), TypeError, "Sigmoid.forward: x must have a real floating dtype"),
+    (lambda: Tanh().backward(np.ones(3)), RuntimeError, "Tanh.backward called before forward"),
+])
+def test_bad_arguments_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_backward_checks_dout_shape():
+    layer = Sigmoid()
+    layer.forward(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"Sigmoid.backward: dout must have shape \(2, 3\), got shape \(3, 2\)"):
+        layer.backward(np.zeros((3, 2)))
