@@ -5,6 +5,7 @@ conv weights ``(F, C, kh, kw)``, linear weights ``(in, out)``.
 """
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d, GlobalMaxPool2d
 from .conv import Conv2d
 from .data import DataError, load_dataset, read_idx
 from .dropout import Dropout
@@ -19,6 +20,9 @@ from .optim import SGD, Adam
 from .pool import AvgPool2d, MaxPool2d
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "GlobalMaxPool2d",
     "Adam",
     "DataError",
     "SGD",

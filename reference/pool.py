@@ -4,18 +4,42 @@ Shapes: ``x (N, C, H, W)`` -> ``(N, C, H', W')`` (or one ``(C, H, W)`` image).
 ``stride`` defaults to ``kernel_size``; padding is symmetric and at most half the
 kernel (PyTorch's rule). Max pooling pads with ``-inf``, so padding never wins the
 max; its gradient goes to the first maximum of each window in row-major order, and
-overlapping windows accumulate. Average pooling divides by ``kh*kw`` always
+overlapping windows accumulate. Average pooling divides by ``kh*kw`` by default
 (``count_include_pad=True``: padded zeros count).
+
+The options follow ``torch.nn.MaxPool2d`` / ``AvgPool2d`` and are keyword-only here:
+``dilation`` and ``return_indices`` (max), ``ceil_mode`` (both), ``count_include_pad`` and
+``divisor_override`` (average). Under ``ceil_mode`` the last window may reach past the
+right padding (it must start on the input or the left padding, see ``output_size``); the
+input is padded further there (``-inf`` / zeros), and an average window counts only the
+cells it covers (``pool_divisors``).
 """
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
 from .conv import IMPLS
 from .layer import SpatialLayer
 from .validation import as_pair, check_choice
-from .windows import offset_views, output_size, pad_spatial, sliding_windows, unpad_spatial, window_slices
+from .windows import (
+    offset_views,
+    output_size,
+    overhang,
+    pad_spatial,
+    pool_divisors,
+    sliding_windows,
+    unpad_spatial,
+    window_slices,
+)
+
+
+def _check_bool(value, where: str, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be a bool, got {value!r} ({type(value).__name__})")
+    return value
 
 
 class _Pool2d(SpatialLayer):
@@ -23,13 +47,15 @@ class _Pool2d(SpatialLayer):
 
     pad_value = 0.0
 
-    def __init__(self, kernel_size, stride=None, padding=0, impl: str = "im2col") -> None:
+    def __init__(self, kernel_size, stride=None, padding=0, impl: str = "im2col", dilation=1,
+                 ceil_mode: bool = False) -> None:
         super().__init__()
         where = self.name
         self.kernel_size = as_pair(kernel_size, where, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else as_pair(stride, where, "stride", 1)
         self.padding = as_pair(padding, where, "padding", 0)
-        self.dilation = (1, 1)
+        self.dilation = as_pair(dilation, where, "dilation", 1)
+        self.ceil_mode = _check_bool(ceil_mode, where, "ceil_mode")
         self.impl = check_choice(impl, IMPLS, where, "impl")
         for p, k in zip(self.padding, self.kernel_size, strict=True):
             if p > k // 2:
@@ -38,43 +64,60 @@ class _Pool2d(SpatialLayer):
                     f"{self.padding} for kernel_size={self.kernel_size}"
                 )
 
+    def _options(self) -> str:
+        """The non-default options, for ``repr``."""
+        return ", ceil_mode=True" if self.ceil_mode else ""
+
     def __repr__(self) -> str:
         return (
             f"{self.name}(kernel_size={self.kernel_size}, stride={self.stride}, "
-            f"padding={self.padding}, impl={self.impl!r})"
+            f"padding={self.padding}{self._options()}, impl={self.impl!r})"
         )
+
+    def _divisors(self, size, out_hw) -> np.ndarray | None:
+        """What each output is divided by (average pooling), or None."""
+        return None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` or ``(N, C, H, W)`` -> ``(C, H', W')`` or ``(N, C, H', W')``."""
         x, single = self._batch(self._input(x))
-        out_hw = output_size(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation,
-                             f"{self.name}.forward")
-        xp = pad_spatial(x, self.padding, value=self.pad_value)
+        geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
+        out_hw = output_size(x.shape[2:], *geometry, f"{self.name}.forward", self.ceil_mode)
+        extra = overhang(x.shape[2:], *geometry, out_hw)
+        xp = pad_spatial(x, self.padding, value=self.pad_value, extra=extra)
         if self.impl == "loop":
             out, cache = self._loop_forward(xp, out_hw)
         else:
-            out, cache = self._windows_forward(sliding_windows(xp, self.kernel_size, self.stride, self.dilation))
-        self._cache = (xp.shape, cache, single)
+            win = sliding_windows(xp, self.kernel_size, self.stride, self.dilation)
+            out, cache = self._windows_forward(win[:, :, : out_hw[0], : out_hw[1]])
+        divisors = self._divisors(x.shape[2:], out_hw)
+        if divisors is not None:
+            divisors = divisors.astype(out.dtype)
+            out /= divisors
+        self._cache = (xp.shape, extra, cache, divisors, single)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx`` shaped like the input."""
         dout = self._upstream(dout)
-        xp_shape, cache, single = self._cache
+        xp_shape, extra, cache, divisors, single = self._cache
         d = dout[np.newaxis] if single else dout
+        if divisors is not None:
+            d = d / divisors
         dxp = np.zeros(xp_shape, dtype=d.dtype)
         if self.impl == "loop":
             for i, j, rows, cols in window_slices(d.shape[2:], self.kernel_size, self.stride, self.dilation):
                 dxp[:, :, rows, cols] += self._loop_window_grad(cache[:, :, rows, cols], d[:, :, i, j])
         else:
             self._windows_backward(dxp, cache, d)
-        dx = unpad_spatial(dxp, self.padding)
+        dx = unpad_spatial(dxp, self.padding, extra=extra)
         return dx[0] if single else dx
 
     def _offset_views(self, dxp, d):
         """``(a, b, view)`` per kernel offset (see :func:`offset_views`) and whether the windows
-        are disjoint (stride >= kernel), in which case each element of ``dxp`` is in one view at most."""
-        disjoint = all(s >= k for s, k in zip(self.stride, self.kernel_size, strict=True))
+        are disjoint (stride >= dilated kernel), in which case each element of ``dxp`` is in one view at most."""
+        disjoint = all(s >= d * (k - 1) + 1 for s, k, d in zip(self.stride, self.kernel_size, self.dilation,
+                                                                strict=True))
         return offset_views(dxp, d.shape[2:], self.kernel_size, self.stride, self.dilation), disjoint
 
     def _loop_forward(self, xp, out_hw):
@@ -85,10 +128,59 @@ class _Pool2d(SpatialLayer):
 
 
 class MaxPool2d(_Pool2d):
-    """``MaxPool2d(kernel_size, stride=None, padding=0, impl="im2col")``; ``MaxPool2d(2)`` is
-    the tutorial's ``MaxPool2x2``."""
+    """``MaxPool2d(kernel_size, stride=None, padding=0, impl="im2col", *, dilation=1, return_indices=False,
+    ceil_mode=False)``; ``MaxPool2d(2)`` is the tutorial's ``MaxPool2x2``.
+
+    With ``return_indices=True`` ``forward`` returns ``(out, indices)``: ``indices`` (int64, shaped
+    like ``out``) is the flat position ``h * W + w`` in its input plane of each window's first
+    maximum (PyTorch's convention, for ``MaxUnpool2d``); the last forward's are also in ``self.indices``.
+    """
 
     pad_value = -np.inf
+
+    def __init__(self, kernel_size, stride=None, padding=0, impl: str = "im2col", *, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, impl, dilation, ceil_mode)
+        self.return_indices = _check_bool(return_indices, self.name, "return_indices")
+        self.indices: np.ndarray | None = None
+
+    def _options(self) -> str:
+        dilation = f", dilation={self.dilation}" if self.dilation != (1, 1) else ""
+        indices = ", return_indices=True" if self.return_indices else ""
+        return dilation + indices + super()._options()
+
+    def forward(self, x: np.ndarray):
+        """``(C, H, W)`` or ``(N, C, H, W)`` -> ``out`` ``(C, H', W')`` or ``(N, C, H', W')`` [, ``indices``]."""
+        out = super().forward(x)
+        if not self.return_indices:
+            return out
+        xp_shape, extra, cache, _, single = self._cache
+        offsets = self._first_max_offsets(cache, out[np.newaxis] if single else out)
+        self.indices = self._flat_indices(offsets, xp_shape, extra)
+        self.indices = self.indices[0] if single else self.indices
+        return out, self.indices
+
+    def _first_max_offsets(self, cache, out) -> np.ndarray:
+        """``(N, C, H', W')`` int64: ``a * kw + b`` for the offset ``(a, b)`` of each window's first maximum."""
+        kw = self.kernel_size[1]
+        if self.impl == "loop":
+            offsets = np.empty(out.shape, dtype=np.int64)
+            for i, j, rows, cols in window_slices(out.shape[2:], self.kernel_size, self.stride, self.dilation):
+                offsets[:, :, i, j] = cache[:, :, rows, cols].reshape(*out.shape[:2], -1).argmax(axis=-1)
+            return offsets
+        offsets = np.zeros(out.shape, dtype=np.int64)
+        for a, b, hit in self._first_hits(*cache):
+            offsets[hit] = a * kw + b
+        return offsets
+
+    def _flat_indices(self, offsets, xp_shape, extra) -> np.ndarray:
+        """Window offsets -> flat positions ``h * W + w`` in the unpadded input plane."""
+        kw, (sh, sw), (ph, pw), (dh, dw) = self.kernel_size[1], self.stride, self.padding, self.dilation
+        width = xp_shape[3] - 2 * pw - extra[1]
+        a, b = np.divmod(offsets, kw)
+        rows = np.arange(offsets.shape[2])[:, None] * sh + a * dh - ph
+        cols = np.arange(offsets.shape[3])[None, :] * sw + b * dw - pw
+        return rows * width + cols
 
     @staticmethod
     def _reduce(flat_windows):
@@ -112,16 +204,23 @@ class MaxPool2d(_Pool2d):
                     np.maximum(out, win[..., a, b], out=out)
         return out, (win, out)
 
-    def _windows_backward(self, dxp, cache, d):
-        """Offsets in row-major order; each window's gradient goes to the first offset equal to its max."""
-        win, out = cache
+    @staticmethod
+    def _first_hits(win, out):
+        """Yield ``(a, b, hit)`` per offset in row-major order; ``hit`` marks the windows whose first
+        maximum is at offset ``(a, b)``."""
         free = np.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
+        for a in range(win.shape[-2]):
+            for b in range(win.shape[-1]):
+                hit = np.equal(win[..., a, b], out)
+                hit |= np.isnan(win[..., a, b])  # as argmax (and the loop): a NaN is the maximum
+                hit &= free
+                free ^= hit
+                yield a, b, hit
+
+    def _windows_backward(self, dxp, cache, d):
+        """Each window's gradient goes to the first offset equal to its max."""
         views, disjoint = self._offset_views(dxp, d)
-        for a, b, view in views:
-            hit = np.equal(win[..., a, b], out)
-            hit |= np.isnan(win[..., a, b])  # as argmax (and the loop): a NaN is the maximum
-            hit &= free
-            free ^= hit
+        for (_, _, view), (_, _, hit) in zip(views, self._first_hits(*cache), strict=True):
             if disjoint:
                 np.multiply(hit, d, out=view)
             else:
@@ -129,34 +228,58 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """``AvgPool2d(kernel_size, stride=None, padding=0, impl="im2col")``, dividing by
-    ``kh*kw`` (PyTorch's ``count_include_pad=True``)."""
+    """``AvgPool2d(kernel_size, stride=None, padding=0, impl="im2col", *, ceil_mode=False,
+    count_include_pad=True, divisor_override=None)``.
+
+    Each window's sum is divided by ``divisor_override`` when given, else by its cells inside
+    the padded input (``count_include_pad=True``: ``kh*kw`` except for a ``ceil_mode`` window
+    reaching past the right padding) or inside the input (``False``), as PyTorch.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, impl: str = "im2col", *, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        super().__init__(kernel_size, stride, padding, impl, 1, ceil_mode)
+        self.count_include_pad = _check_bool(count_include_pad, self.name, "count_include_pad")
+        if divisor_override is not None:
+            if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
+                raise TypeError(f"{self.name}: divisor_override must be an int or None, got {divisor_override!r}")
+            if divisor_override == 0:
+                raise ValueError(f"{self.name}: divisor_override must not be zero")
+        self.divisor_override = divisor_override
+
+    def _options(self) -> str:
+        include = "" if self.count_include_pad else ", count_include_pad=False"
+        override = "" if self.divisor_override is None else f", divisor_override={self.divisor_override}"
+        return super()._options() + include + override
+
+    def _divisors(self, size, out_hw) -> np.ndarray:
+        if self.divisor_override is not None:
+            return np.full(out_hw, self.divisor_override)
+        return pool_divisors(size, self.kernel_size, self.stride, self.padding, out_hw, self.count_include_pad)
 
     @staticmethod
     def _reduce(flat_windows):
-        return flat_windows.mean(axis=-1)
+        return flat_windows.sum(axis=-1)
 
     @staticmethod
     def _loop_window_grad(region, g):
-        """Every element of ``region (N, C, kh, kw)`` gets ``g / (kh*kw)``."""
-        return np.broadcast_to(g[..., None, None] / (region.shape[2] * region.shape[3]), region.shape)
+        """Every element of ``region (N, C, kh, kw)`` gets ``g`` (already divided by the window's divisor)."""
+        return np.broadcast_to(g[..., None, None], region.shape)
 
     def _windows_forward(self, win):
-        # sum the kh*kw offsets one (N, C, H', W') pass at a time, then divide, as ``mean`` does
+        # sum the kh*kw offsets one (N, C, H', W') pass at a time (the caller divides)
         kh, kw = win.shape[-2:]
         out = win[..., 0, 0].copy()
         for a in range(kh):
             for b in range(kw):
                 if a or b:
                     out += win[..., a, b]
-        out /= kh * kw
         return out, win.shape
 
     def _windows_backward(self, dxp, win_shape, d):
-        g = d / (self.kernel_size[0] * self.kernel_size[1])
         views, disjoint = self._offset_views(dxp, d)
         for _, _, view in views:
             if disjoint:
-                np.copyto(view, g)
+                np.copyto(view, d)
             else:
-                view += g
+                view += d

@@ -28,11 +28,14 @@ def effective_kernel(kernel: Pair, dilation: Pair) -> Pair:
 
 
 def output_size(
-    size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, where: str
+    size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, where: str, ceil_mode: bool = False
 ) -> Pair:
     """Output ``(H', W')`` of a window op: ``(H + 2p - d(k-1) - 1) // s + 1`` per axis.
 
-    Raises ValueError when the (dilated) kernel does not fit in the padded input.
+    ``ceil_mode`` (pooling) rounds the division up, then drops the last window if it would
+    start past the input and the left padding, ``(H' - 1) * s >= H + p`` (PyTorch's rule): the
+    last window may reach past the right padding but always starts on the input or the left
+    padding. Raises ValueError when the (dilated) kernel does not fit in the padded input.
     """
     ek = effective_kernel(kernel, dilation)
     out = []
@@ -42,28 +45,54 @@ def output_size(
                 f"{where}: kernel {axis} (effective size {k}) is larger than the padded input "
                 f"{axis} {n + 2 * p} (input {n} + 2*padding {p})"
             )
-        out.append((n + 2 * p - k) // s + 1)
+        o = -(-(n + 2 * p - k) // s) + 1 if ceil_mode else (n + 2 * p - k) // s + 1
+        out.append(o - 1 if ceil_mode and (o - 1) * s >= n + p else o)
     return (out[0], out[1])
 
 
-def pad_spatial(x: np.ndarray, padding: Pair, axes: Pair = (2, 3), value: float = 0.0) -> np.ndarray:
-    """Pad only the two spatial ``axes`` of ``x`` (never batch or channel) with ``value``.
+def overhang(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair) -> Pair:
+    """Cells the last window reaches past the right (bottom) padding, per axis: 0 unless ``ceil_mode``."""
+    ek = effective_kernel(kernel, dilation)
+    h, w = (max(0, (o - 1) * s + k - (n + 2 * p)) for n, k, s, p, o in zip(size, ek, stride, padding, out_size,
+                                                                            strict=True))
+    return (h, w)
+
+
+def pool_divisors(size: Pair, kernel: Pair, stride: Pair, padding: Pair, out_size: Pair,
+                  count_include_pad: bool) -> np.ndarray:
+    """``(H', W')`` divisors of average pooling (PyTorch's rule), the product of per-axis counts:
+    each window's cells inside the padded input (``count_include_pad``) or inside the input itself.
+    A ``ceil_mode`` window reaching past the right padding counts only what it covers."""
+    counts = []
+    for n, k, s, p, o in zip(size, kernel, stride, padding, out_size, strict=True):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, n)
+        counts.append(end - start)
+    return np.outer(counts[0], counts[1])
+
+
+def pad_spatial(x: np.ndarray, padding: Pair, axes: Pair = (2, 3), value: float = 0.0,
+                extra: Pair = (0, 0)) -> np.ndarray:
+    """Pad only the two spatial ``axes`` of ``x`` (never batch or channel) with ``value``:
+    ``padding`` on both sides, plus ``extra`` more at the bottom / right (see :func:`overhang`).
 
     Returns a new C-contiguous array; ``x`` itself when no padding is asked for.
     """
-    if padding == (0, 0):
+    if padding == (0, 0) and extra == (0, 0):
         return x
     widths = [(0, 0)] * x.ndim
-    widths[axes[0]] = (padding[0], padding[0])
-    widths[axes[1]] = (padding[1], padding[1])
+    widths[axes[0]] = (padding[0], padding[0] + extra[0])
+    widths[axes[1]] = (padding[1], padding[1] + extra[1])
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
-def unpad_spatial(xp: np.ndarray, padding: Pair, axes: Pair = (2, 3)) -> np.ndarray:
+def unpad_spatial(xp: np.ndarray, padding: Pair, axes: Pair = (2, 3), extra: Pair = (0, 0)) -> np.ndarray:
     """Inverse of :func:`pad_spatial`: a view of ``xp`` without the border."""
     index = [slice(None)] * xp.ndim
-    index[axes[0]] = slice(padding[0], xp.shape[axes[0]] - padding[0])
-    index[axes[1]] = slice(padding[1], xp.shape[axes[1]] - padding[1])
+    index[axes[0]] = slice(padding[0], xp.shape[axes[0]] - padding[0] - extra[0])
+    index[axes[1]] = slice(padding[1], xp.shape[axes[1]] - padding[1] - extra[1])
     return xp[tuple(index)]
 
 

@@ -13,7 +13,8 @@ CASES = [
     # (id, callable, exception, message fragment)
     ("conv-rank-2", lambda: Conv2d(3, 4, 3).forward(np.zeros((28, 28))), ValueError,
      r"Conv2d.forward: x must have 3 or 4 dims \(C,H,W\) or \(N,C,H,W\), got shape \(28, 28\)"),
-    ("conv-rank-5", lambda: Conv2d(3, 4, 3).forward(np.zeros((1, 2, 3, 8, 8))), ValueError, r"got shape \(1, 2, 3, 8, 8\)"),
+    ("conv-rank-5", lambda: Conv2d(3, 4, 3).forward(np.zeros((1, 2, 3, 8, 8))), ValueError,
+     r"got shape \(1, 2, 3, 8, 8\)"),
     ("conv-channels", lambda: Conv2d(1, 4, 3).forward(X), ValueError, r"x has 3 channels, expected in_channels=1"),
     ("conv-kernel-too-big", lambda: Conv2d(3, 4, 5, padding=1).forward(np.zeros((3, 2, 8))), ValueError,
      r"kernel height \(effective size 5\) is larger than the padded input height 4"),
@@ -55,11 +56,12 @@ CASES = [
     ("ce-labels-negative", lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([-1, 0])), ValueError,
      r"got -1"),
     ("ce-labels-float", lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError,
-     r"y must hold integer class indices, got dtype float64"),
+     r"target of shape \(2,\) must hold integer class indices, got dtype float64"),
     ("ce-labels-shape", lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2])), ValueError,
-     r"y must have shape \(2,\) to match scores \(2, 3\), got shape \(3,\)"),
+     r"target must have shape"
+     r" \(2,\) \(class indices\) or \(2, 3\) \(probabilities\) to match scores \(2, 3\), got shape \(3,\)"),
     ("ce-scores-rank", lambda: softmax_cross_entropy(np.zeros(3), np.array([0])), ValueError,
-     r"scores must have 2 dims \(N, K\)"),
+     r"scores must have at least 2 dims \(N, C\) or \(N, C, d1, ...\)"),
     ("sequential-not-layer", lambda: Sequential([ReLU(), np.zeros(3)]), TypeError,
      r"layers\[1\] must be a Layer, got ndarray"),
 ]

@@ -17,8 +17,9 @@ def window_configs(draw):
     stride = draw(pairs(st.integers(1, 3), st.integers(1, 3)))
     dilation = draw(pairs(st.integers(1, 3), st.integers(1, 3)))
     padding = draw(pairs(st.integers(0, 2), st.integers(0, 2)))
-    ek = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    size = (draw(st.integers(max(1, ek[0] - 2 * padding[0]), 12)), draw(st.integers(max(1, ek[1] - 2 * padding[1]), 12)))
+    ek = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+    size = (draw(st.integers(max(1, ek[0] - 2 * padding[0]), 12)),
+            draw(st.integers(max(1, ek[1] - 2 * padding[1]), 12)))
     return kernel, stride, dilation, padding, size
 
 
@@ -28,7 +29,7 @@ def test_output_size_counts_the_windows_that_fit(cfg):
     oh, ow = output_size(size, kernel, stride, padding, dilation, "test")
     # count start positions by brute force: the last tap of the window must stay inside the padded input
     count = [sum(1 for s in range(0, n + 2 * p, st_) if s + d * (k - 1) < n + 2 * p)
-             for n, k, st_, p, d in zip(size, kernel, stride, padding, dilation)]
+             for n, k, st_, p, d in zip(size, kernel, stride, padding, dilation, strict=True)]
     assert (oh, ow) == tuple(count)
 
 
