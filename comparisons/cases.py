@@ -14,6 +14,9 @@ import numpy as np
 
 import reference as ref
 
+from . import cases_options
+from .layouts import keras_same_padding
+
 IMPLS = ("loop", "im2col")
 DTYPES = ("float64", "float32")
 SPATIAL_KINDS = ("conv", "maxpool", "avgpool", "globalavgpool")
@@ -47,7 +50,7 @@ class Case:
     id: str
     specs: tuple[LayerSpec, ...]
     input_shape: tuple[int, ...]
-    loss: bool = False
+    loss: bool | cases_options.CrossEntropyOption = False
     scale: float = 1.0
     seed: int = 0
     tags: frozenset = field(default_factory=frozenset)
@@ -63,6 +66,12 @@ class Case:
         return "eval" in self.tags
 
     @property
+    def loss_option(self) -> cases_options.CrossEntropyOption | None:
+        """The cross-entropy options when ``loss`` carries them; None for the plain mean over class indices
+        (``loss=True``) and for no loss."""
+        return self.loss if isinstance(self.loss, cases_options.CrossEntropyOption) else None
+
+    @property
     def spatial(self) -> bool:
         """True when some layer has a ``loop`` and an ``im2col`` implementation."""
         return any(s.kind in SPATIAL_KINDS for s in self.specs)
@@ -75,7 +84,8 @@ class Case:
     def config(self) -> str:
         parts = [f"{s.kind}({', '.join(f'{k}={v}' for k, v in s.args)})" for s in self.specs]
         if self.loss:
-            parts.append("softmax_cross_entropy")
+            option = self.loss_option
+            parts.append("softmax_cross_entropy" + (f"({option.describe()})" if option else ""))
         text = " -> ".join(parts)
         scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
         mode = ", eval mode" if self.eval_mode else ""
@@ -99,6 +109,9 @@ KINDS = {
     "maxpool": lambda kw, impl, dtype, rng: ref.MaxPool2d(**kw, impl=impl),
     "avgpool": lambda kw, impl, dtype, rng: ref.AvgPool2d(**kw, impl=impl),
     "globalavgpool": lambda kw, impl, dtype, rng: ref.GlobalAvgPool2d(impl=impl),
+    "adaptiveavgpool": lambda kw, impl, dtype, rng: ref.AdaptiveAvgPool2d(**kw),
+    "adaptivemaxpool": lambda kw, impl, dtype, rng: ref.AdaptiveMaxPool2d(**kw),
+    "globalmaxpool": lambda kw, impl, dtype, rng: ref.GlobalMaxPool2d(),
     "batchnorm": lambda kw, impl, dtype, rng: _batchnorm(kw, dtype, rng),
     "dropout": lambda kw, impl, dtype, rng: ref.Dropout(**kw, rng=rng),
     "relu": lambda kw, impl, dtype, rng: ref.ReLU(),
@@ -319,10 +332,100 @@ def vgg_cases() -> list[Case]:
                  tags=_tags(True, mode == "eval")) for n, mode in enumerate(("train", "eval"))]
 
 
+# -- issue 10: every option the frameworks expose ---------------------------------------
+def _conv_option_case(layer: str, cid: str, shape, seed: int, **kwargs) -> Case:
+    """One Conv2d case with 3 -> 4 channels and the given options (stride and dilation default to 1)."""
+    kw = {"in_channels": shape[-3], "out_channels": 4, "stride": 1, "dilation": 1, "bias": True, **kwargs}
+    return Case(layer, cid, (spec("conv", **kw),), shape, seed=seed, tags=_tags(len(shape) == 4))
+
+
+def conv_padding_cases() -> list[Case]:
+    """Conv2d ``padding``: "valid", "same" (PyTorch's: stride 1, any dilation, the odd cell at the bottom/right),
+    explicit ``((top, bottom), (left, right))``, and Keras' "same" at strides 2 and 3 written explicitly
+    (``layouts.keras_same_padding``), which the Keras adapter runs as ``Conv2D(padding="same")``."""
+    c = _conv_option_case
+    b, s1 = (2, 3, 9, 8), (3, 8, 9)
+    return [
+        c("Conv2d(padding)", "conv-valid-k3-batch", b, 800, kernel_size=3, padding="valid"),
+        c("Conv2d(padding)", "conv-same-k3-single", s1, 801, kernel_size=3, padding="same", bias=False),
+        c("Conv2d(padding)", "conv-same-k4-batch", b, 802, kernel_size=4, padding="same"),
+        c("Conv2d(padding)", "conv-same-k2x4-d1x2-single", s1, 803, kernel_size=(2, 4), dilation=(1, 2),
+          padding="same"),
+        c("Conv2d(padding)", "conv-same-k3-d2-batch", b, 804, kernel_size=3, dilation=2, padding="same"),
+        c("Conv2d(padding)", "conv-pad-1x2-0x3-k3-s2x1-batch", b, 805, kernel_size=3, stride=(2, 1),
+          padding=((1, 2), (0, 3))),
+        c("Conv2d(padding)", "conv-pad-0x1-2x0-k2x3-d2-single", s1, 806, kernel_size=(2, 3), dilation=2,
+          padding=((0, 1), (2, 0)), bias=False),
+        c("Conv2d(padding)", "conv-keras-same-k3-s2-in10x10-batch", (2, 3, 10, 10), 807, kernel_size=3, stride=2,
+          padding=keras_same_padding((10, 10), 3, 2)),
+        c("Conv2d(padding)", "conv-keras-same-k4x5-s3x2-in11x9-single", (3, 11, 9), 808, kernel_size=(4, 5),
+          stride=(3, 2), padding=keras_same_padding((11, 9), (4, 5), (3, 2))),
+    ]
+
+
+def conv_padding_mode_cases() -> list[Case]:
+    """Conv2d ``padding_mode`` "reflect", "replicate", "circular" (and "zeros" spelled out): symmetric,
+    rectangular, asymmetric and "same" padding, strides and dilation, and the largest padding each mode
+    allows (reflect: input - 1, circular: input, replicate: more than the input)."""
+    configs = [  # (id, input shape, options)
+        ("p1-k3-batch", (2, 3, 7, 6), {"kernel_size": 3, "padding": 1}),
+        ("p2x1-k3x2-s2x1-d1x2-single", (3, 8, 7), {"kernel_size": (3, 2), "stride": (2, 1), "dilation": (1, 2),
+                                                   "padding": (2, 1), "bias": False}),
+        ("pad-1x2-2x0-k3-batch", (2, 3, 6, 7), {"kernel_size": 3, "padding": ((1, 2), (2, 0))}),
+        ("same-k4-d2-single", (3, 7, 8), {"kernel_size": 4, "dilation": 2, "padding": "same"}),
+    ]
+    limits = {"reflect": (2, 3), "circular": (3, 4), "replicate": (4, 5), "zeros": (4, 5)}  # on a 3x4 input
+    cases = []
+    for m, (mode, limit) in enumerate(limits.items()):
+        at_limit = (f"p{limit[0]}x{limit[1]}-in3x4-k3-batch", (2, 3, 3, 4), {"kernel_size": 3, "padding": limit})
+        for n, (cid, shape, kw) in enumerate([*configs, at_limit]):
+            cases.append(_conv_option_case("Conv2d(padding_mode)", f"conv-{mode}-{cid}", shape, 820 + 10 * m + n,
+                                           padding_mode=mode, **kw))
+    return cases
+
+
+def _pool_spec(kind: str, kwargs: dict) -> LayerSpec:
+    """A pooling spec with PyTorch's defaults made explicit (stride None = the kernel, padding 0)."""
+    return spec(kind, **{"stride": None, "padding": 0, **kwargs})
+
+
+POOL_KINDS = {"MaxPool2d": "maxpool", "AvgPool2d": "avgpool", "AdaptiveAvgPool2d": "adaptiveavgpool",
+              "AdaptiveMaxPool2d": "adaptivemaxpool", "GlobalMaxPool2d": "globalmaxpool"}
+
+
+def pool_option_cases() -> list[Case]:
+    """MaxPool2d (dilation, ceil_mode, return_indices), AvgPool2d (ceil_mode, count_include_pad,
+    divisor_override), AdaptiveAvgPool2d, AdaptiveMaxPool2d (return_indices) and GlobalMaxPool2d: the
+    configurations of :mod:`comparisons.cases_options` on random normal inputs (no ties: the tie rules
+    have their own tests, on inputs the matrix does not draw)."""
+    cases = []
+    options = [o for o in cases_options.POOL2D_OPTIONS + cases_options.POOL_OPTIONS if not o.ties]
+    for n, opt in enumerate(options):
+        kind = POOL_KINDS[opt.layer]
+        s = _pool_spec(kind, opt.kwargs) if kind in ("maxpool", "avgpool") else spec(kind, **opt.kwargs)
+        layer = f"{opt.layer}(options)" if kind in ("maxpool", "avgpool") else opt.layer
+        cases.append(Case(layer, opt.id, (s,), opt.input_shape, seed=900 + n,
+                          tags=_tags(len(opt.input_shape) == 4)))
+    return cases
+
+
+def loss_option_cases() -> list[Case]:
+    """Cross-entropy with class weights, ignore_index, reductions, label smoothing, probability targets and
+    ``(N, C, d1, ...)`` scores: the configurations of :mod:`comparisons.cases_options` (the scores are the
+    input of an empty model, the targets drawn by ``cases_options.ce_targets``)."""
+    return [Case("CrossEntropy(options)", opt.id, (), opt.scores_shape, loss=opt, scale=opt.scale, seed=950 + n)
+            for n, opt in enumerate(cases_options.CROSS_ENTROPY_OPTIONS)]
+
+
+def option_cases() -> list[Case]:
+    """Every issue-10 option case."""
+    return conv_padding_cases() + conv_padding_mode_cases() + pool_option_cases() + loss_option_cases()
+
+
 def all_cases() -> list[Case]:
     return (conv_cases() + group_conv_cases() + pool_cases() + dense_cases() + loss_cases() + tutorial_cases()
             + batchnorm_cases()
-            + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases())
+            + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases() + option_cases())
 
 
 def expand(cases: list[Case]) -> list[tuple[Case, str, str]]:

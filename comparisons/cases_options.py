@@ -1,8 +1,8 @@
-"""The option configurations tested for issue 10 (cross-entropy options, adaptive and global pooling).
+"""The option configurations of issue 10 (cross-entropy options, pooling options, adaptive and global pooling).
 
-Data only, plus the seeded arrays each configuration runs on; nothing in the shared case
-matrix (``cases.py``) uses it yet. Both the reference tests and the PyTorch / Keras tests
-read these lists, so a configuration is written once.
+Data only, plus the seeded arrays each configuration runs on. The shared case matrix
+(``cases.py``) turns them into cases; the reference tests and the tie-rule tests read them
+directly, so a configuration is written once.
 """
 
 from __future__ import annotations
@@ -40,13 +40,25 @@ class CrossEntropyOption:
         return out
 
 
+    def describe(self) -> str:
+        """The options as ``softmax_cross_entropy`` keywords, for a case's config."""
+        text = f"target={self.target}, weight={self.weight}, reduction={self.reduction!r}"
+        text += f", label_smoothing={self.label_smoothing:g}" if self.label_smoothing else ""
+        return text + (f", ignore_index={self.ignore}" if self.ignore is not None else "")
+
+
 def ce_arrays(opt: CrossEntropyOption, dtype: str = "float64"):
-    """``(scores, target, weight, dloss)`` for ``opt``, seeded; ``dloss`` a float for mean/sum,
-    an array of the loss's shape ``(N, d1, ...)`` for none. Index targets are int64."""
+    """``(scores, target, weight, dloss)`` for ``opt``, seeded; see :func:`ce_targets`."""
     rng = np.random.default_rng(opt.seed)
-    shape = opt.scores_shape
+    scores = (opt.scale * rng.standard_normal(opt.scores_shape)).astype(dtype)
+    return (scores, *ce_targets(opt, opt.scores_shape, dtype, rng))
+
+
+def ce_targets(opt: CrossEntropyOption, shape: tuple[int, ...], dtype: str, rng: np.random.Generator):
+    """``(target, weight, dloss)`` for scores of ``shape`` ``(N, C, d1, ...)``, drawn from ``rng``:
+    index targets (int64, ``ignore`` planted) or probabilities, class weights or None, and ``dloss``
+    a float for mean/sum, an array of the loss's shape ``(N, d1, ...)`` for none."""
     n_classes, loss_shape = shape[1], shape[:1] + shape[2:]
-    scores = (opt.scale * rng.standard_normal(shape)).astype(dtype)
     if opt.target == "prob":
         target = np.moveaxis(rng.dirichlet(np.ones(n_classes), loss_shape), -1, 1).astype(dtype)
     else:
@@ -56,7 +68,7 @@ def ce_arrays(opt: CrossEntropyOption, dtype: str = "float64"):
             target.flat[0] = opt.ignore  # at least one ignored position
     weight = rng.uniform(0.2, 2.0, n_classes).astype(dtype) if opt.weight else None
     dloss = rng.standard_normal(loss_shape).astype(dtype) if opt.reduction == "none" else float(rng.uniform(0.5, 2))
-    return scores, target, weight, dloss
+    return target, weight, dloss
 
 
 _CE = CrossEntropyOption
@@ -179,4 +191,11 @@ POOL2D_OPTIONS: list[Pool2dOption] = [
                                                                     "padding": 1, "divisor_override": 5}, seed=12),
     Pool2dOption("avgpool-k3-s2-p1-ceil-divisor4-single", _AVG, (2, 6, 7),
                  {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "divisor_override": 4}, seed=13),
+    # options with the windows and divisors of Keras' padding="same" pooling (so Keras runs them too)
+    Pool2dOption("maxpool-k3-s2-ceil-keras-same", _MAX, (2, 2, 6, 8), {"kernel_size": 3, "stride": 2,
+                                                                      "ceil_mode": True}, seed=14),
+    Pool2dOption("avgpool-k3-s2-ceil-keras-same", _AVG, (2, 2, 6, 8), {"kernel_size": 3, "stride": 2,
+                                                                      "ceil_mode": True}, seed=15),
+    Pool2dOption("avgpool-k3-s1-p1-exclude-pad-keras-same", _AVG, (2, 2, 6, 5),
+                 {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}, seed=16),
 ]

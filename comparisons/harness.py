@@ -30,6 +30,7 @@ import numpy as np
 import reference as ref
 
 from .cases import Case, build_reference
+from .cases_options import ce_targets
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,18 @@ class Adapter(Protocol):
 
     def run(self, case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
             dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-            masks: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+            masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
         """Forward ``x`` (always batched) and backward; every quantity in the reference layout.
 
         The model runs in evaluation mode when ``case.eval_mode``, else in training mode. ``buffers``
         (``"1.running_mean"``) are set in the framework before the forward; ``masks`` maps the index of
         each dropout layer to the keep-mask (batched) to apply as ``x * mask / (1 - p)`` in training mode.
         Keys: ``forward`` (the model's output), ``dx``, each parameter key of the reference model
-        (``"0.weight"``), each buffer key (its value after the forward), and ``loss`` when ``labels``
-        are given (then the backward starts from the mean loss instead of ``dout``).
+        (``"0.weight"``), each buffer key (its value after the forward), ``"i.indices"`` for a max
+        pooling layer ``i`` with ``return_indices``, and ``loss`` when ``labels`` are given (then the
+        backward starts from the loss instead of ``dout``). With ``case.loss_option`` the loss has those
+        options (``labels`` are class indices or probabilities) and ``loss_args`` holds ``weight`` (or None)
+        and ``dloss``, the loss's upstream gradient (a float, or an array for ``reduction="none"``).
         """
 
 
@@ -92,6 +96,7 @@ class ReferenceRun:
     results: dict[str, np.ndarray]
     reduction_length: int
     magnitudes: dict[str, float]
+    loss_args: dict | None = None
 
 
 def _layer_reduction(layer: ref.Layer, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
@@ -103,7 +108,7 @@ def _layer_reduction(layer: ref.Layer, x_shape: tuple[int, ...], out_shape: tupl
         return max(layer.in_channels // g * kh * kw, layer.out_channels // g * kh * kw, positions)
     if isinstance(layer, (ref.MaxPool2d, ref.AvgPool2d)):
         return layer.kernel_size[0] * layer.kernel_size[1]
-    if isinstance(layer, ref.GlobalAvgPool2d):
+    if isinstance(layer, (ref.GlobalAvgPool2d, ref.AdaptiveAvgPool2d)):  # a window is at most the input plane
         return x_shape[-2] * x_shape[-1]
     if isinstance(layer, ref.BatchNorm2d):
         # training: the mean, the variance after it and the backward's two means, each over n = N*H*W
@@ -122,18 +127,26 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     rng = np.random.default_rng(10_000 + case.seed)
     # drawn in float64 and rounded once, so every party sees the same values
     x = (rng.standard_normal(case.input_shape) * case.scale).astype(dtype)
-    h, reduction = x, 0
-    for layer in model.layers:
+    h, reduction, indices = x, 0, {}
+    for i, layer in enumerate(model.layers):
         out = layer.forward(h)
+        if isinstance(out, tuple):  # max pooling with return_indices: (out, indices), compared exactly
+            out, indices[f"{i}.indices"] = out
         reduction += _layer_reduction(layer, h.shape, out.shape)
         h = out
-    results = {"forward": h}
-    dout = labels = None
-    if case.loss:
+    results = {"forward": h, **indices}
+    dout = labels = loss_args = None
+    if case.loss_option is not None:
+        option = case.loss_option
+        labels, weight, dloss = ce_targets(option, h.shape, dtype, rng)
+        loss, grad = ref.softmax_cross_entropy(h, labels, **option.kwargs(weight), dloss=dloss)
+        loss_args = {"weight": weight, "dloss": dloss}
+    elif case.loss:
         labels = rng.integers(0, h.shape[1], h.shape[0])
         loss, grad = ref.softmax_cross_entropy(h, labels)
+    if case.loss:
         results["loss"] = np.asarray(loss)
-        reduction += h.shape[1] + h.shape[0]
+        reduction += h.shape[1] + h.size // h.shape[1]  # the softmax's C terms, then the reduction's positions
     else:
         dout = rng.standard_normal(h.shape).astype(dtype)
         grad = dout
@@ -147,8 +160,8 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     params = {key: np.array(value) for key, value in model.params.items()}
     magnitudes = _magnitudes(case, impl, dtype, params, buffers, masks, x, np.abs(grad))
     if case.loss:  # logsumexp(scores) - score[y]: terms of the size of the scores themselves
-        magnitudes["loss"] = float(np.abs(results["loss"]) + np.max(np.abs(h)))
-    return ReferenceRun(params, buffers, masks, x, dout, labels, results, max(reduction, 1), magnitudes)
+        magnitudes["loss"] = float(np.max(np.abs(results["loss"]), initial=0.0) + np.max(np.abs(h)))
+    return ReferenceRun(params, buffers, masks, x, dout, labels, results, max(reduction, 1), magnitudes, loss_args)
 
 
 def _magnitudes(case: Case, impl: str, dtype: str, params, buffers, masks, x, abs_grad) -> dict[str, float]:
@@ -161,7 +174,10 @@ def _magnitudes(case: Case, impl: str, dtype: str, params, buffers, masks, x, ab
         model.buffers[key] = np.abs(value)
     for i, mask in masks.items():
         model.layers[i].set_mask(mask)
-    out = model.forward(np.abs(x))
+    out = np.abs(x)
+    for layer in model.layers:
+        out = layer.forward(out)
+        out = out[0] if isinstance(out, tuple) else out
     dx = model.backward(abs_grad) if model.layers else abs_grad
     found = {"forward": out, "dx": dx, **{k: model.grads[k] for k in model.params},
              **{k: model.buffers[k] for k in model.buffers}}
@@ -209,13 +225,14 @@ def compare(case: Case, impl: str, dtype: str, adapter: Adapter) -> list[Record]
     run = run_reference(case, impl, dtype)
     masks = {i: _batched(mask, case) for i, mask in run.masks.items()}
     theirs = adapter.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
-                         buffers=run.buffers, masks=masks)
+                         buffers=run.buffers, masks=masks, loss_args=run.loss_args)
     tol = tolerance(dtype, run.reduction_length)
     records = []
     for key, mine in run.results.items():
         other = np.asarray(theirs[key])
         if case.single and other.shape != mine.shape and other.shape[1:] == mine.shape:
             other = other[0]
+        # integer indices: one off is a relative error >= 1 / (H*W), far above any tolerance, so they pass only equal
         abs_err, rel_err = errors(mine, other, run.magnitudes.get(key, 0.0))
         records.append(Record(case.layer, f"{case.id}: {case.config}", impl, adapter.name, adapter.version, dtype,
                               quantity_name(key, case), abs_err, rel_err, tol, bool(rel_err <= tol)))

@@ -3,10 +3,15 @@
 Keras is channels-last, so every array crosses :mod:`comparisons.layouts` on the way in
 and on the way out: inputs and ``dout`` NCHW -> NHWC, conv kernels OIHW -> HWIO, dense
 rows after a Flatten from ``C, H, W`` to ``H, W, C`` order; results back the other way.
-Padding is explicit (``ZeroPadding2D`` + ``padding="valid"``), so it is the reference's
-symmetric zero padding exactly. Max pooling pads with ``-inf``, which zero padding cannot
-express: it is run with ``padding="same"`` (TensorFlow ignores the padded cells) when the
-"same" padding equals the reference's, and is unsupported otherwise.
+Convolution padding is Keras' ``padding="same"`` when the reference's ``((top, bottom), (left,
+right))`` equals what "same" pads (``layouts.keras_same_padding``, at any stride), else explicit
+(``ZeroPadding2D`` + ``padding="valid"``); ``padding_mode="reflect"`` is ``keras.ops.pad(mode=
+"reflect")`` in a layer (:class:`ReflectionPadding2D`; Keras has no such layer). Max pooling pads
+with ``-inf``, which zero padding cannot express: it is run with ``padding="same"`` (TensorFlow
+ignores the padded cells) when "same" has the reference's windows (also under ``ceil_mode``), and
+is unsupported otherwise. Average pooling pads with ``ZeroPadding2D`` (padded zeros counted,
+``count_include_pad=True``), or is "same" pooling (TensorFlow divides by the cells inside the
+input) when that has the reference's windows and divisors.
 
 Batch norm: Keras' ``momentum`` is the weight of the old running value (``1 - momentum`` of the
 reference and PyTorch), its ``epsilon`` is ``eps``, and it folds the *biased* batch variance into
@@ -17,6 +22,19 @@ reference is given that slope, so both compute the same function. The model runs
 ``training=True`` unless the case is in eval mode.
 Dropout in training mode applies the reference's keep-mask (``x * mask / (1 - rate)``, what
 ``keras.layers.Dropout`` computes with its own mask); in inference mode it is ``keras.layers.Dropout``.
+
+Cross-entropy options (:func:`keras_cross_entropy`), the class axis moved last (Keras' TensorFlow
+backend supports only ``axis=-1``):
+- class indices, no smoothing: ``SparseCategoricalCrossentropy(from_logits=True, ignore_class=...)``;
+  its mean (``"sum_over_batch_size"``) divides by the non-ignored count, as PyTorch's. Class
+  weights: ``sample_weight = weight[target]`` with ``reduction="mean_with_sample_weight"``
+  (divides by the summed sample weights, as PyTorch's weighted mean).
+- class indices with smoothing: one-hot targets and ``CategoricalCrossentropy(label_smoothing=ls)``
+  (the sparse loss has no ``label_smoothing``); ignored positions get ``sample_weight`` 0 and the
+  mean ``"mean_with_sample_weight"``. Keras smooths ``y * (1 - ls) + ls / C``, PyTorch's formula.
+- probabilities: ``CategoricalCrossentropy(label_smoothing=ls)``, mean over the positions.
+- no equivalent: class weights together with label smoothing or with probability targets (Keras
+  weights a whole sample; PyTorch weights each class inside the smoothed / probability target).
 """
 
 from __future__ import annotations
@@ -40,8 +58,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import keras  # noqa: E402  (after the environment above)
 import tensorflow as tf  # noqa: E402
 
+from reference.conv import conv_pads  # noqa: E402
 from reference.validation import as_pair  # noqa: E402
-from reference.windows import output_size  # noqa: E402
+from reference.windows import output_size, pool_divisors  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 
@@ -77,6 +96,20 @@ def _pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
     return as_pair(value, "keras_adapter", name, minimum)
 
 
+def _conv_geometry(s: LayerSpec) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """``(kernel, stride, dilation)`` of a conv spec as pairs."""
+    kw = s.kwargs
+    return _pair(kw["kernel_size"], "kernel_size"), _pair(kw["stride"], "stride"), _pair(kw["dilation"], "dilation")
+
+
+def _adaptive_size(s: LayerSpec, hw: Shape) -> tuple[int, int]:
+    """An adaptive pool's ``output_size`` as a pair, None replaced by the input size (Keras needs integers)."""
+    size = s.kwargs["output_size"]
+    size = (size, size) if isinstance(size, int) else size
+    oh, ow = (n if o is None else o for o, n in zip(size, hw, strict=True))
+    return oh, ow
+
+
 def _pool_geometry(s: LayerSpec) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """``(kernel, stride, padding)`` of a pooling spec as pairs; stride None means the kernel."""
     kw = s.kwargs
@@ -85,18 +118,60 @@ def _pool_geometry(s: LayerSpec) -> tuple[tuple[int, int], tuple[int, int], tupl
     return kernel, stride, _pair(kw.get("padding", 0), "padding", 0)
 
 
+def _pool_windows(s: LayerSpec, hw: Shape) -> tuple[str | None, str]:
+    """How Keras computes the pooling ``s`` on an ``(H, W)`` input: ``("valid" | "zeropad" | "same", "")``,
+    or ``(None, reason)`` when no Keras pooling has the reference's windows and divisors.
+
+    "valid": no padding and ``ceil_mode`` adds no window; "zeropad" (average pooling counting the
+    padding): ``ZeroPadding2D`` + "valid"; "same": TensorFlow's windows start at ``i * s - top`` with
+    ``top`` of :func:`layouts.keras_same_padding`, pad with ``-inf`` (max) and divide by the cells
+    inside the input (average), so they are the reference's when ``top == padding`` and the output
+    sizes agree (and, for average pooling, when the reference's divisors are those counts).
+    """
+    kw = s.kwargs
+    kernel, stride, padding = _pool_geometry(s)
+    ceil, average = kw.get("ceil_mode", False), s.kind == "avgpool"
+    out = output_size(hw, kernel, stride, padding, (1, 1), "keras_adapter", ceil)
+    floor_out = output_size(hw, kernel, stride, padding, (1, 1), "keras_adapter")
+    if padding == (0, 0) and out == floor_out:
+        return "valid", ""
+    if average and kw.get("count_include_pad", True) and out == floor_out:
+        return "zeropad", ""
+    same = layouts.keras_same_padding(hw, kernel, stride)
+    same_out = tuple(-(-n // st) for n, st in zip(hw, stride, strict=True))
+    if same_out != out or (same[0][0], same[1][0]) != padding:
+        what = "-inf padding layer for max pooling (ZeroPadding2D would let 0 win the max)" if not average else \
+            "average pooling that leaves the padding out of the divisor except \"same\""
+        return None, (f"Keras has no {what}, and padding=\"same\" pads {same} here (output {same_out}), not the "
+                      f"reference's padding {padding}" + (" with ceil_mode" if ceil else "") + f" (output {out})")
+    if average:
+        include = kw.get("count_include_pad", True)
+        if not np.array_equal(pool_divisors(hw, kernel, stride, padding, out, include),
+                              pool_divisors(hw, kernel, stride, padding, out, False)):
+            return None, ("Keras' \"same\" average pooling divides by the cells inside the input; the reference's "
+                          "count_include_pad=True divisors count padding cells here")
+    return "same", ""
+
+
 def _walk(specs: tuple[LayerSpec, ...], sample_shape: Shape) -> Iterator[tuple[int, LayerSpec, Shape, Shape]]:
     """Yield ``(index, spec, in_shape, out_shape)`` with per-sample reference shapes ``(C, H, W)`` or ``(D,)``."""
     shape = tuple(sample_shape)
     for i, s in enumerate(specs):
         kw = s.kwargs
         if s.kind == "conv":
-            hw = output_size(shape[1:], _pair(kw["kernel_size"], "kernel_size"), _pair(kw["stride"], "stride"),
-                             _pair(kw["padding"], "padding", 0), _pair(kw["dilation"], "dilation"), "keras_adapter")
+            kernel, stride, dilation = _conv_geometry(s)
+            hw = output_size(shape[1:], kernel, stride, conv_pads(kw["padding"], kernel, stride, dilation),
+                             dilation, "keras_adapter")
             out = (kw["out_channels"], *hw)
         elif s.kind in ("maxpool", "avgpool"):
             kernel, stride, padding = _pool_geometry(s)
-            out = (shape[0], *output_size(shape[1:], kernel, stride, padding, (1, 1), "keras_adapter"))
+            dilation = _pair(kw.get("dilation", 1), "dilation")
+            out = (shape[0], *output_size(shape[1:], kernel, stride, padding, dilation, "keras_adapter",
+                                          kw.get("ceil_mode", False)))
+        elif s.kind in ("adaptiveavgpool", "adaptivemaxpool"):
+            out = (shape[0], *_adaptive_size(s, shape[1:]))
+        elif s.kind == "globalmaxpool":
+            out = (shape[0],)
         elif s.kind == "flatten":
             out = (int(np.prod(shape)),)
         elif s.kind == "linear":
@@ -115,16 +190,31 @@ def _reason(s: LayerSpec, in_shape: Shape) -> str | None:
     """Why Keras cannot compute layer ``s`` on a per-sample input of ``in_shape`` exactly, or None."""
     kw = s.kwargs
     if s.kind == "conv":
-        stride, dilation = _pair(kw["stride"], "stride"), _pair(kw["dilation"], "dilation")
+        _, stride, dilation = _conv_geometry(s)
         if max(stride) > 1 and max(dilation) > 1:
             return (f"Keras Conv2D rejects strides > 1 together with dilation_rate > 1 (ValueError at construction); "
                     f"got stride={stride}, dilation={dilation}")
+        mode = kw.get("padding_mode", "zeros")
+        if mode in ("replicate", "circular"):
+            return (f"Keras has no {mode} padding: no padding layer, and keras.ops.pad(mode="
+                    f"{'edge' if mode == 'replicate' else 'wrap'!r}) is refused by the TensorFlow backend "
+                    f"(CONSTANT, REFLECT, SYMMETRIC only)")
     if s.kind == "maxpool":
-        kernel, stride, padding = _pool_geometry(s)
-        same = layouts.keras_same_padding(in_shape[1:], kernel, stride)
-        if padding != (0, 0) and same != layouts.padding_to_keras(padding):
-            return (f"Keras has no -inf padding layer for max pooling (ZeroPadding2D would let 0 win the max), and "
-                    f'padding="same" pads {same} here, not the reference\'s symmetric {padding}')
+        if _pair(kw.get("dilation", 1), "dilation") != (1, 1):
+            return "Keras MaxPooling2D has no dilation"
+        if kw.get("return_indices", False):
+            return "Keras MaxPooling2D has no return_indices (it returns the values only)"
+    if s.kind == "avgpool" and kw.get("divisor_override") is not None:
+        return "Keras AveragePooling2D has no divisor_override"
+    if s.kind in ("maxpool", "avgpool"):
+        return _pool_windows(s, in_shape[1:])[1] or None
+    if s.kind == "adaptivemaxpool":
+        if kw.get("return_indices", False):
+            return "Keras AdaptiveMaxPooling2D has no return_indices (it returns the values only)"
+        for n, o in zip(in_shape[1:], _adaptive_size(s, in_shape[1:]), strict=True):
+            if -(-n // o) + 1 > n:  # Keras' "big" window, ceil(n / o) + 1 cells, is longer than the input
+                return (f"Keras {keras.__version__} AdaptiveMaxPooling2D max-pools with a window of ceil({n}/{o}) + 1 "
+                        f"> {n} cells here (an empty VALID pool), and its gradient then holds uninitialised values")
     return None
 
 
@@ -137,11 +227,63 @@ def _keras_convention(s: LayerSpec) -> LayerSpec:
     return s
 
 
+KERAS_REDUCTION = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
+
+
+def cross_entropy_reason(option) -> str | None:
+    """Why Keras cannot compute the cross-entropy ``option``, or None."""
+    if option.weight and (option.label_smoothing or option.target == "prob"):
+        return ("no Keras equivalent of class weights with label smoothing or probability targets: Keras weights "
+                "whole samples (sample_weight), PyTorch weights classes inside the smoothed / probability target")
+    return None
+
+
+def keras_cross_entropy(option, target: np.ndarray, weight: np.ndarray | None, dtype: str):
+    """``(loss object, y_true, sample_weight)`` computing the cross-entropy ``option``
+    (:class:`~comparisons.cases_options.CrossEntropyOption`) in Keras on class-last logits. ``target``:
+    class indices ``(N, d1, ...)`` or probabilities ``(N, C, d1, ...)`` in the reference layout. Raises
+    ValueError with :func:`cross_entropy_reason` when Keras has no equivalent."""
+    reason = cross_entropy_reason(option)
+    if reason is not None:
+        raise ValueError(f"keras_cross_entropy: {reason}")
+    weighted = "mean_with_sample_weight" if option.reduction == "mean" else option.reduction
+    if option.target == "prob":
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=option.label_smoothing,
+                                                    reduction=KERAS_REDUCTION[option.reduction], dtype=dtype)
+        return loss, np.moveaxis(target, 1, -1), None
+    counted = target != (-100 if option.ignore is None else option.ignore)
+    if option.label_smoothing:
+        n_classes = option.scores_shape[1]
+        onehot = np.eye(n_classes, dtype=dtype)[np.where(counted, target, 0)] * counted[..., None]
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=option.label_smoothing,
+                                                    reduction=weighted, dtype=dtype)
+        return loss, onehot, counted.astype(dtype)
+    if weight is None:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=option.ignore,
+                                                          reduction=KERAS_REDUCTION[option.reduction], dtype=dtype)
+        return loss, target, None
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=option.ignore,
+                                                      reduction=weighted, dtype=dtype)
+    return loss, target, np.where(counted, weight[np.where(counted, target, 0)], 0).astype(dtype)
+
+
 def reference_case(case: Case) -> Case:
     """``case`` as Keras computes it: batch norm with the biased moving variance (``unbiased_running_var=False``),
     LeakyReLU with its slope rounded to float32 (see the module docstring)."""
     specs = tuple(_keras_convention(s) for s in case.specs)
     return dataclasses.replace(case, specs=specs) if specs != case.specs else case
+
+
+class ReflectionPadding2D(keras.layers.Layer):
+    """PyTorch's ``padding_mode="reflect"`` for channels-last images: ``keras.ops.pad(x, ..., mode="reflect")``
+    with ``pads = ((top, bottom), (left, right))`` (TensorFlow's MirrorPad; its gradient folds back)."""
+
+    def __init__(self, pads, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pads = tuple(tuple(p) for p in pads)
+
+    def call(self, inputs):
+        return keras.ops.pad(inputs, ((0, 0), *self.pads, (0, 0)), mode="reflect")
 
 
 class FixedMaskDropout(keras.layers.Dropout):
@@ -160,6 +302,9 @@ class FixedMaskDropout(keras.layers.Dropout):
 
 def unsupported(case: Case) -> str | None:
     """Why Keras cannot express ``case`` exactly, or None."""
+    reason = cross_entropy_reason(case.loss_option) if case.loss_option is not None else None
+    if reason is not None:
+        return f"cross-entropy: {reason}"
     sample = case.input_shape if case.single else case.input_shape[1:]
     for i, s, in_shape, _ in _walk(case.specs, sample):
         reason = _reason(s, in_shape)
@@ -187,7 +332,7 @@ class KerasModel:
             reason = _reason(s, in_shape)
             if reason is not None:
                 raise ValueError(f"keras_adapter: layer {i} ({s.kind}) cannot be built: {reason}")
-            self.layers += self._layers(s, dtype)
+            self.layers += self._layers(s, dtype, in_shape)
             if s.kind in ("conv", "linear", "batchnorm"):
                 self.owners[i] = self.layers[-1]
             if s.kind == "dropout":
@@ -202,28 +347,40 @@ class KerasModel:
         self(tf.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # creates the weights
 
     @staticmethod
-    def _layers(s: LayerSpec, dtype: str) -> list[keras.Layer]:
-        """The Keras layers computing one reference layer, channels-last."""
+    def _layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+        """The Keras layers computing one reference layer on a per-sample input of ``in_shape``, channels-last."""
         kw = s.kwargs
         fmt = {"data_format": "channels_last", "dtype": dtype}
-        if s.kind in ("conv", "avgpool", "maxpool"):
-            padded = _pair(kw["padding"], "padding", 0) != (0, 0)
-            pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(kw["padding"]), **fmt)] if padded else []
         if s.kind == "conv":
-            geometry = {"strides": kw["stride"], "padding": "valid", "dilation_rate": kw["dilation"],
-                        "use_bias": kw["bias"], **fmt}
+            kernel, stride, dilation = _conv_geometry(s)
+            pads = conv_pads(kw["padding"], kernel, stride, dilation)
+            mode = kw.get("padding_mode", "zeros")
+            same = mode == "zeros" and pads == layouts.keras_same_padding(in_shape[1:], kernel, stride, dilation)
+            if same or pads == ((0, 0), (0, 0)):
+                pad = []
+            elif mode == "reflect":
+                pad = [ReflectionPadding2D(pads, dtype=dtype)]
+            else:
+                pad = [keras.layers.ZeroPadding2D(pads, **fmt)]
+            geometry = {"strides": kw["stride"], "padding": "same" if same else "valid",
+                        "dilation_rate": kw["dilation"], "use_bias": kw["bias"], **fmt}
             groups = kw.get("groups", 1)
             if groups > 1 and groups == kw["in_channels"]:  # depthwise: DepthwiseConv2D, kernel (kh, kw, C, m)
                 return pad + [keras.layers.DepthwiseConv2D(kw["kernel_size"], depth_multiplier=kw["out_channels"]
                                                            // groups, **geometry)]
             return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], groups=groups, **geometry)]
-        if s.kind == "avgpool":
-            kernel, stride, _ = _pool_geometry(s)
-            return pad + [keras.layers.AveragePooling2D(kernel, stride, padding="valid", **fmt)]
-        if s.kind == "maxpool":
-            kernel, stride, _ = _pool_geometry(s)
-            # _reason checked that "same" pads exactly the reference's padding (with -inf, as TF max pooling does)
-            return [keras.layers.MaxPooling2D(kernel, stride, padding="same" if padded else "valid", **fmt)]
+        if s.kind in ("avgpool", "maxpool"):
+            kernel, stride, padding = _pool_geometry(s)
+            plan = _pool_windows(s, in_shape[1:])[0]  # not None: _reason checked it
+            pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(padding), **fmt)] if plan == "zeropad" else []
+            pool = keras.layers.AveragePooling2D if s.kind == "avgpool" else keras.layers.MaxPooling2D
+            return pad + [pool(kernel, stride, padding="same" if plan == "same" else "valid", **fmt)]
+        if s.kind == "adaptiveavgpool":
+            return [keras.layers.AdaptiveAveragePooling2D(_adaptive_size(s, in_shape[1:]), **fmt)]
+        if s.kind == "adaptivemaxpool":
+            return [keras.layers.AdaptiveMaxPooling2D(_adaptive_size(s, in_shape[1:]), **fmt)]
+        if s.kind == "globalmaxpool":
+            return [keras.layers.GlobalMaxPooling2D(**fmt)]
         if s.kind == "globalavgpool":
             return [keras.layers.GlobalAveragePooling2D(**fmt)]
         if s.kind == "batchnorm":
@@ -337,8 +494,9 @@ def build(specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> Kera
 
 def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
         dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-        masks: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
     """See :class:`comparisons.harness.Adapter`; every result is converted back to the reference layout."""
+    option, loss_args = case.loss_option, loss_args or {}
     model = build(case.specs, tuple(x.shape[1:]), dtype)
     variables = model.load(params)
     model.load(buffers or {})
@@ -347,12 +505,17 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
     with tf.GradientTape() as tape:
         tape.watch(xk)
         out = model(xk, training=not case.eval_mode)
-        if labels is not None:
+        if labels is not None and option is None:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)(labels, out)
+        elif labels is not None:
+            loss_fn, y_true, sample_weight = keras_cross_entropy(option, labels, loss_args["weight"], dtype)
+            logits = tf.transpose(out, (0, 2, 1)) if out.shape.rank == 3 else out  # classes last (NHWC already)
+            loss = loss_fn(y_true, logits, sample_weight=sample_weight)
     results = {"forward": model.out_from_keras(out.numpy())}
     if labels is not None:
         results["loss"] = loss.numpy()
-        grads = tape.gradient(loss, [xk, *variables])
+        dloss = tf.constant(loss_args.get("dloss", 1.0), dtype=dtype)
+        grads = tape.gradient(loss, [xk, *variables], output_gradients=dloss)
     else:
         grads = tape.gradient(out, [xk, *variables], output_gradients=tf.constant(model.out_to_keras(dout)))
     results["dx"] = model.from_keras(grads[0].numpy())

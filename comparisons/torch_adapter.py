@@ -9,6 +9,8 @@ what ``nn.Dropout`` computes with its own random mask); in evaluation mode it is
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,18 +34,47 @@ class MaskedDropout(nn.Module):
         return x * self.mask / (1 - self.p)
 
 
+class ExplicitlyPaddedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` after ``F.pad(x, (left, right, top, bottom), mode)``: the asymmetric padding
+    ``((top, bottom), (left, right))`` that ``nn.Conv2d`` takes only through ``padding="same"``
+    (it is what ``nn.Conv2d`` itself does for ``"same"`` or a ``padding_mode`` other than zeros)."""
+
+    def __init__(self, *args, pads, padding_mode: str = "zeros", **kwargs) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+        (top, bottom), (left, right) = pads
+        self.pad_widths, self.pad_mode = (left, right, top, bottom), padding_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "constant" if self.pad_mode == "zeros" else self.pad_mode
+        return self._conv_forward(F.pad(x, self.pad_widths, mode=mode), self.weight, self.bias)
+
+
+def _is_pads(padding) -> bool:
+    """True for ``((top, bottom), (left, right))``, False for an int, ``(ph, pw)`` or a string."""
+    return isinstance(padding, tuple) and all(isinstance(p, tuple) for p in padding)
+
+
 def _module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) -> nn.Module:
     kw = s.kwargs
     if s.kind == "conv":
-        return nn.Conv2d(kw["in_channels"], kw["out_channels"], kw["kernel_size"], stride=kw["stride"],
-                         padding=kw["padding"], dilation=kw["dilation"], bias=kw["bias"], groups=kw.get("groups", 1),
-                         dtype=dtype)
-    if s.kind == "maxpool":
-        return nn.MaxPool2d(kw["kernel_size"], stride=kw["stride"], padding=kw["padding"])
+        args = (kw["in_channels"], kw["out_channels"], kw["kernel_size"])
+        options = {"stride": kw["stride"], "dilation": kw["dilation"], "bias": kw["bias"],
+                   "groups": kw.get("groups", 1), "padding_mode": kw.get("padding_mode", "zeros"), "dtype": dtype}
+        if _is_pads(kw["padding"]):
+            return ExplicitlyPaddedConv2d(*args, pads=kw["padding"], **options)
+        return nn.Conv2d(*args, padding=kw["padding"], **options)
+    if s.kind == "maxpool":  # kernel_size, stride, padding and the options, as the reference spells them
+        return nn.MaxPool2d(**kw)
     if s.kind == "avgpool":
-        return nn.AvgPool2d(kw["kernel_size"], stride=kw["stride"], padding=kw["padding"], count_include_pad=True)
+        return nn.AvgPool2d(**{"count_include_pad": True, **kw})
     if s.kind == "globalavgpool":
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if s.kind == "adaptiveavgpool":
+        return nn.AdaptiveAvgPool2d(**kw)
+    if s.kind == "adaptivemaxpool":
+        return nn.AdaptiveMaxPool2d(**kw)
+    if s.kind == "globalmaxpool":  # not x.amax(dim=(2, 3)): amax splits a tied maximum's gradient evenly
+        return nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())
     if s.kind == "batchnorm":
         return nn.BatchNorm2d(kw["num_features"], eps=kw["eps"], momentum=kw["momentum"], dtype=dtype)
     if s.kind == "dropout":
@@ -101,16 +132,27 @@ def reference_case(case: Case) -> Case:
 
 def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
         dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-        masks: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
     """See :class:`comparisons.harness.Adapter`."""
     model = build(case, params, dtype, buffers, masks)
     xt = torch.from_numpy(x).requires_grad_(True)
-    out = model(xt)
-    results = {"forward": out.detach().numpy()}
+    h, indices = xt, {}
+    for i, module in enumerate(model):
+        with warnings.catch_warnings():  # a performance note, not a numerical one
+            warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")
+            h = module(h)
+        if isinstance(h, tuple):  # return_indices=True: (out, indices)
+            h, idx = h
+            indices[f"{i}.indices"] = idx.numpy()
+    out = h
+    results = {"forward": out.detach().numpy(), **indices}
     if labels is not None:
-        loss = F.cross_entropy(out, torch.from_numpy(labels))
+        option, loss_args = case.loss_option, loss_args or {}
+        weight = loss_args.get("weight")
+        options = option.kwargs(None if weight is None else torch.from_numpy(weight)) if option else {}
+        loss = F.cross_entropy(out, torch.from_numpy(labels), **options)
         results["loss"] = loss.detach().numpy()
-        loss.backward()
+        loss.backward(torch.as_tensor(loss_args.get("dloss", 1.0), dtype=loss.dtype))
     else:
         out.backward(torch.from_numpy(dout))
     results["dx"] = xt.grad.numpy()

@@ -12,7 +12,8 @@ The options follow ``torch.nn.MaxPool2d`` / ``AvgPool2d`` and are keyword-only h
 ``divisor_override`` (average). Under ``ceil_mode`` the last window may reach past the
 right padding (it must start on the input or the left padding, see ``output_size``); the
 input is padded further there (``-inf`` / zeros), and an average window counts only the
-cells it covers (``pool_divisors``).
+cells it covers (``pool_divisors``). A window whose taps all lie in the padding (possible with
+dilation) is refused with a ValueError: PyTorch returns ``-inf`` there and its backward may crash.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .conv import IMPLS
 from .layer import SpatialLayer
 from .validation import as_pair, check_choice
 from .windows import (
+    check_windows_touch_input,
     offset_views,
     output_size,
     overhang,
@@ -83,6 +85,7 @@ class _Pool2d(SpatialLayer):
         x, single = self._batch(self._input(x))
         geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
         out_hw = output_size(x.shape[2:], *geometry, f"{self.name}.forward", self.ceil_mode)
+        check_windows_touch_input(x.shape[2:], *geometry, out_hw, f"{self.name}.forward")
         extra = overhang(x.shape[2:], *geometry, out_hw)
         xp = pad_spatial(x, self.padding, value=self.pad_value, extra=extra)
         if self.impl == "loop":

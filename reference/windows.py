@@ -20,6 +20,17 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+"""PyTorch's ``padding_mode`` values (``np.pad``'s ``constant``, ``reflect``, ``edge``, ``wrap``)."""
+
+
+def as_pads(padding) -> Pads:
+    """``(ph, pw)`` (symmetric) or ``((top, bottom), (left, right))`` -> ``((top, bottom), (left, right))``."""
+    h, w = padding
+    if type(h) is tuple and type(w) is tuple:  # already pads: the fast path (every call of the conv kernels)
+        return padding
+    return tuple((p, p) if isinstance(p, (int, np.integer)) else (int(p[0]), int(p[1])) for p in padding)
 
 
 def effective_kernel(kernel: Pair, dilation: Pair) -> Pair:
@@ -28,10 +39,11 @@ def effective_kernel(kernel: Pair, dilation: Pair) -> Pair:
 
 
 def output_size(
-    size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, where: str, ceil_mode: bool = False
+    size: Pair, kernel: Pair, stride: Pair, padding, dilation: Pair, where: str, ceil_mode: bool = False
 ) -> Pair:
-    """Output ``(H', W')`` of a window op: ``(H + 2p - d(k-1) - 1) // s + 1`` per axis.
+    """Output ``(H', W')`` of a window op: ``(H + top + bottom - d(k-1) - 1) // s + 1`` per axis.
 
+    ``padding`` is ``(ph, pw)`` (symmetric) or ``((top, bottom), (left, right))``.
     ``ceil_mode`` (pooling) rounds the division up, then drops the last window if it would
     start past the input and the left padding, ``(H' - 1) * s >= H + p`` (PyTorch's rule): the
     last window may reach past the right padding but always starts on the input or the left
@@ -39,15 +51,33 @@ def output_size(
     """
     ek = effective_kernel(kernel, dilation)
     out = []
-    for axis, n, k, s, p in zip(("height", "width"), size, ek, stride, padding, strict=True):
-        if n + 2 * p < k:
+    for axis, n, k, s, (lo, hi) in zip(("height", "width"), size, ek, stride, as_pads(padding), strict=True):
+        if n + lo + hi < k:
             raise ValueError(
                 f"{where}: kernel {axis} (effective size {k}) is larger than the padded input "
-                f"{axis} {n + 2 * p} (input {n} + 2*padding {p})"
+                f"{axis} {n + lo + hi} (input {n} + padding {lo} + {hi})"
             )
-        o = -(-(n + 2 * p - k) // s) + 1 if ceil_mode else (n + 2 * p - k) // s + 1
-        out.append(o - 1 if ceil_mode and (o - 1) * s >= n + p else o)
+        o = -(-(n + lo + hi - k) // s) + 1 if ceil_mode else (n + lo + hi - k) // s + 1
+        out.append(o - 1 if ceil_mode and (o - 1) * s >= n + lo else o)
     return (out[0], out[1])
+
+
+def check_windows_touch_input(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                              out_size: Pair, where: str) -> None:
+    """Raise ValueError when some window's taps all lie in the padding (a dilated or ``ceil_mode``
+    window can step over the whole input): its max would be ``-inf`` and its count 0. (PyTorch
+    returns ``-inf`` there with an out-of-range index, and its backward can crash.)"""
+    for axis, n, k, s, p, d, o in zip(("height", "width"), size, kernel, stride, padding, dilation, out_size,
+                                      strict=True):
+        taps = np.arange(o)[:, None] * s - p + np.arange(k)[None, :] * d
+        empty = ~((taps >= 0) & (taps < n)).any(axis=1)
+        if empty.any():
+            i = int(np.argmax(empty))
+            raise ValueError(
+                f"{where}: window {i} along the {axis} lies entirely in the padding (taps at "
+                f"{taps[i].tolist()}, input {axis} {n}, kernel {k}, stride {s}, padding {p}, dilation {d}); "
+                f"use less padding or dilation, or ceil_mode=False"
+            )
 
 
 def overhang(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair) -> Pair:
@@ -73,27 +103,93 @@ def pool_divisors(size: Pair, kernel: Pair, stride: Pair, padding: Pair, out_siz
     return np.outer(counts[0], counts[1])
 
 
-def pad_spatial(x: np.ndarray, padding: Pair, axes: Pair = (2, 3), value: float = 0.0,
+def pad_spatial(x: np.ndarray, padding, axes: Pair = (2, 3), value: float = 0.0,
                 extra: Pair = (0, 0)) -> np.ndarray:
     """Pad only the two spatial ``axes`` of ``x`` (never batch or channel) with ``value``:
-    ``padding`` on both sides, plus ``extra`` more at the bottom / right (see :func:`overhang`).
+    ``padding`` ``(ph, pw)`` on both sides or ``((top, bottom), (left, right))``, plus ``extra``
+    more at the bottom / right (see :func:`overhang`).
 
     Returns a new C-contiguous array; ``x`` itself when no padding is asked for.
     """
-    if padding == (0, 0) and extra == (0, 0):
+    (top, bottom), (left, right) = as_pads(padding)
+    if top == bottom == left == right == 0 and extra == (0, 0):
         return x
     widths = [(0, 0)] * x.ndim
-    widths[axes[0]] = (padding[0], padding[0] + extra[0])
-    widths[axes[1]] = (padding[1], padding[1] + extra[1])
+    widths[axes[0]] = (top, bottom + extra[0])
+    widths[axes[1]] = (left, right + extra[1])
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
-def unpad_spatial(xp: np.ndarray, padding: Pair, axes: Pair = (2, 3), extra: Pair = (0, 0)) -> np.ndarray:
+def unpad_spatial(xp: np.ndarray, padding, axes: Pair = (2, 3), extra: Pair = (0, 0)) -> np.ndarray:
     """Inverse of :func:`pad_spatial`: a view of ``xp`` without the border."""
+    (top, bottom), (left, right) = as_pads(padding)
     index = [slice(None)] * xp.ndim
-    index[axes[0]] = slice(padding[0], xp.shape[axes[0]] - padding[0] - extra[0])
-    index[axes[1]] = slice(padding[1], xp.shape[axes[1]] - padding[1] - extra[1])
+    index[axes[0]] = slice(top, xp.shape[axes[0]] - bottom - extra[0])
+    index[axes[1]] = slice(left, xp.shape[axes[1]] - right - extra[1])
     return xp[tuple(index)]
+
+
+_PAD_LIMITS = {"reflect": 0, "circular": 1}  # padding must stay below the input size + this
+
+
+def check_pad_mode(size: Pair, pads: Pads, mode: str, where: str) -> None:
+    """PyTorch's limits: ``reflect`` pads less than the input size, ``circular`` at most the input size
+    (it wraps around once), per side; ``zeros`` and ``replicate`` pad any amount."""
+    if mode not in _PAD_LIMITS:
+        return
+    limit = _PAD_LIMITS[mode]
+    for axis, n, (lo, hi) in zip(("height", "width"), size, pads, strict=True):
+        if max(lo, hi) >= n + limit:
+            bound = "less than" if mode == "reflect" else "at most"
+            raise ValueError(f"{where}: padding_mode={mode!r} needs padding {bound} the input {axis} {n}, "
+                             f"got padding ({lo}, {hi}) along the {axis}")
+
+
+def _source(i: int, n: int, mode: str) -> int:
+    """The input position padded position ``i`` (``< 0`` or ``>= n``, relative to the input) copies."""
+    if mode == "reflect":
+        return -i if i < 0 else 2 * (n - 1) - i
+    if mode == "replicate":
+        return min(max(i, 0), n - 1)
+    return i % n  # circular
+
+
+def _border_moves(n: int, lo: int, hi: int, mode: str) -> list[tuple[int, int]]:
+    """``(padded index, padded index of its source)`` for every border cell of one axis."""
+    border = [*range(-lo, 0), *range(n, n + hi)]
+    return [(i + lo, _source(i, n, mode) + lo) for i in border]
+
+
+def fill_border(xp: np.ndarray, pads: Pads, mode: str) -> np.ndarray:
+    """Fill the border of ``xp (N, C, Hp, Wp)``, whose interior holds the input, by ``mode``
+    (:data:`PAD_MODES`; ``"zeros"`` leaves the border as it is), in place: columns first (on the
+    interior rows), then whole rows, which also fills the corners. Returns ``xp``."""
+    if mode == "zeros":
+        return xp
+    (top, bottom), (left, right) = pads
+    h, w = xp.shape[2] - top - bottom, xp.shape[3] - left - right
+    rows = slice(top, top + h)
+    for dst, src in _border_moves(w, left, right, mode):
+        xp[:, :, rows, dst] = xp[:, :, rows, src]
+    for dst, src in _border_moves(h, top, bottom, mode):
+        xp[:, :, dst, :] = xp[:, :, src, :]
+    return xp
+
+
+def fold_border(dxp: np.ndarray, pads: Pads, mode: str) -> np.ndarray:
+    """Adjoint of :func:`fill_border`, in place: each border cell's gradient is added onto the input
+    cell it copied (rows first, then columns, the reverse order), so that the interior of ``dxp``
+    is the input's gradient. Returns ``dxp``."""
+    if mode == "zeros":
+        return dxp
+    (top, bottom), (left, right) = pads
+    h, w = dxp.shape[2] - top - bottom, dxp.shape[3] - left - right
+    for dst, src in reversed(_border_moves(h, top, bottom, mode)):
+        dxp[:, :, src, :] += dxp[:, :, dst, :]
+    rows = slice(top, top + h)
+    for dst, src in reversed(_border_moves(w, left, right, mode)):
+        dxp[:, :, rows, src] += dxp[:, :, rows, dst]
+    return dxp
 
 
 def window_slices(

@@ -7,13 +7,24 @@ runs them area by area in the order of :data:`AREAS` (the order of the porting g
 from __future__ import annotations
 
 # Each area module registers its probes on import.
-from . import batchnorm, initializers, layout, losses, numerics, optimizers, padding, pooling  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    batchnorm,
+    initializers,
+    layout,
+    losses,
+    numerics,
+    optimizers,
+    padding,
+    pooling,
+    pooling_global,
+)
 from .base import NOT_IMPLEMENTED, PROBES, Finding, Probe, run_probe
 
 __all__ = ["AREAS", "NOT_IMPLEMENTED", "PROBES", "Finding", "Probe", "ordered_probes", "run_all", "run_probe"]
 
-AREAS = ("convolution padding", "layouts", "pooling", "losses", "optimizers", "batch norm", "initialisation",
-         "numerics")
+AREAS = ("convolution padding", "layouts", "pooling", "losses", "optimizers", "batch norm", "activations and dropout",
+         "initialisation", "numerics")
 
 
 def ordered_probes() -> list[Probe]:

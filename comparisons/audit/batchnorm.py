@@ -1,5 +1,5 @@
 """Batch-norm probes: momentum and epsilon, the variance kept in the running statistics, and
-what a freshly built layer does when called. The reference has no BatchNorm yet.
+what a freshly built layer does when called, and which of them ``reference.BatchNorm2d`` follows.
 
 One channel, a float64 batch ``x (N, 1, H, W)`` (Keras: ``(N, H, W, 1)``); every number is read
 back from the layer's running statistics or outputs, not from its attributes.
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import import_keras, import_torch, probe
+import reference as ref
+
+from .base import follows_label, import_keras, import_torch, probe
 
 SHAPE = (4, 1, 2, 2)
 
@@ -71,6 +73,15 @@ def _stats_keras():
             "attr_momentum": bn.momentum, "attr_epsilon": bn.epsilon}
 
 
+def _stats_reference(unbiased_running_var: bool = True):
+    bn = ref.BatchNorm2d(1, unbiased_running_var=unbiased_running_var)
+    x = batch()
+    eps = _eps_from_inference(x, bn.eval().forward(x))
+    bn.train().forward(x)
+    return {**_stats_evidence(float(bn.buffers["running_mean"][0]), float(bn.buffers["running_var"][0]), eps),
+            "attr_momentum": bn.momentum, "attr_eps": bn.eps}
+
+
 def _without_variance(evidence: dict) -> dict:
     """The momentum/epsilon evidence; the variance ratio has its own probe."""
     return {k: v for k, v in evidence.items() if k != "running_var_used_over_biased_var"}
@@ -84,11 +95,16 @@ def _without_variance(evidence: dict) -> dict:
        "momentum is the weight of the old value (0.99: running = 0.99*running + 0.01*batch). Porting "
        "momentum=0.1 to Keras means momentum=0.9, and Keras' default averages over ~10x more batches. "
        "Epsilon defaults differ by 100x (1e-5 vs 1e-3), which matters for channels with tiny variance. "
-       "Set both explicitly when porting.",
-       torch=lambda: _without_variance(_stats_torch()), keras=lambda: _without_variance(_stats_keras()), reference=None)
+       "Set both explicitly when porting. reference.BatchNorm2d takes PyTorch's momentum and eps.",
+       torch=lambda: _without_variance(_stats_torch()), keras=lambda: _without_variance(_stats_keras()),
+       reference=lambda: _without_variance(_stats_reference()))
 def _stats_verdict(t, k, r):
     keys = ("batch_weight", "eps_measured")
-    return any(not np.isclose(t.get(key, np.nan), k.get(key, np.nan), rtol=1e-3) for key in keys), "skipped"
+
+    def same(a, b):
+        return all(np.isclose(a.get(key, np.nan), b.get(key, np.nan), rtol=1e-3) for key in keys)
+
+    return not same(t, k), follows_label(same(r, t), same(r, k))
 
 
 def _var_torch():
@@ -99,6 +115,13 @@ def _var_keras():
     return {key: v for key, v in _stats_keras().items() if key in ("running_var_used_over_biased_var", "n")}
 
 
+def _var_reference():
+    """The default, and the ratio with ``unbiased_running_var=False`` (the switch for Keras' convention)."""
+    key = "running_var_used_over_biased_var"
+    return {key: _stats_reference()[key], "n": int(np.prod(SHAPE)),
+            f"{key} (unbiased_running_var=False)": _stats_reference(unbiased_running_var=False)[key]}
+
+
 @probe("batchnorm-running-variance", "batch norm: biased or unbiased variance in the running statistics",
        "batch norm",
        f"The same step: the variance folded into the running variance, divided by the biased batch variance "
@@ -106,11 +129,16 @@ def _var_keras():
        "PyTorch normalises the batch with the biased variance but stores the unbiased one (x n/(n-1)) in "
        "running_var; Keras stores the biased one. With small batches or small feature maps (n = N*H*W per "
        "channel) inference outputs differ after porting the running statistics; multiply Keras' "
-       "moving_variance by n/(n-1) or accept the difference.",
-       torch=_var_torch, keras=_var_keras, reference=None)
+       "moving_variance by n/(n-1) or accept the difference. The reference follows PyTorch by default; "
+       "reference.BatchNorm2d(..., unbiased_running_var=False) stores the biased one, as Keras.",
+       torch=_var_torch, keras=_var_keras, reference=_var_reference)
 def _var_verdict(t, k, r):
     key = "running_var_used_over_biased_var"
-    return not np.isclose(t.get(key, np.nan), k.get(key, np.nan), rtol=1e-6), "skipped"
+
+    def same(a, b):
+        return bool(np.isclose(a.get(key, np.nan), b.get(key, np.nan), rtol=1e-6))
+
+    return not same(t, k), follows_label(same(r, t), same(r, k))
 
 
 def _mode_torch():
@@ -120,6 +148,14 @@ def _mode_torch():
         out = bn(torch.from_numpy(x)).numpy()
     return {"out_mean": float(out.mean()), "out_std": float(out.std()), "running_mean_after": float(bn.running_mean[0]),
             "input_mean": float(x.mean())}
+
+
+def _mode_reference():
+    bn = ref.BatchNorm2d(1)
+    x = batch()
+    out = bn.forward(x)
+    return {"out_mean": float(out.mean()), "out_std": float(out.std()),
+            "running_mean_after": float(bn.buffers["running_mean"][0]), "input_mean": float(x.mean())}
 
 
 def _mode_keras():
@@ -138,7 +174,11 @@ def _mode_keras():
        "its running mean until you call .eval(). A Keras layer called directly runs in inference mode "
        "(training defaults to False outside fit()): it uses the moving statistics (initially 0 and 1, "
        "so it returns x/sqrt(1+eps)) and updates nothing. Comparing the two layers on one batch needs "
-       "model.eval() in PyTorch and training=False in Keras (or train() and training=True).",
-       torch=_mode_torch, keras=_mode_keras, reference=None)
+       "model.eval() in PyTorch and training=False in Keras (or train() and training=True). A reference "
+       "layer starts in training mode, as PyTorch's (layer.eval() / layer.train() switch it).",
+       torch=_mode_torch, keras=_mode_keras, reference=_mode_reference)
 def _mode_verdict(t, k, r):
-    return not np.isclose(t.get("out_mean", np.nan), k.get("out_mean", np.nan), atol=1e-3), "skipped"
+    def same(a, b):
+        return bool(np.isclose(a.get("out_mean", np.nan), b.get("out_mean", np.nan), atol=1e-3))
+
+    return not same(t, k), follows_label(same(r, t), same(r, k))

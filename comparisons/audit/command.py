@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.list:
         for p in ordered_probes():
-            print(f"{p.id:32s} {p.area:22s} {p.title}")
+            print(f"{p.id:34s} {p.area:24s} {p.title}")
         return 0
     findings = run_all(args.only)
     print(summary_table(findings))

@@ -92,3 +92,70 @@ def _clip_verdict(t, k, r):
        torch=_torch_ce, keras=lambda: _keras_ce(True), reference=_reference_ce)
 def _logits_verdict(t, k, r):
     return _ce_verdict(t, k, r)
+
+
+# -- label smoothing ----------------------------------------------------------------
+SMOOTH = {"n": 4, "classes": 5, "label_smoothing": (0.0, 0.1, 0.3)}
+
+
+def smoothing_batch() -> tuple[np.ndarray, np.ndarray]:
+    """``scores (4, 5)`` float64 logits and ``labels (4,)`` int64, seeded."""
+    rng = np.random.default_rng(9)
+    return 2.0 * rng.standard_normal((SMOOTH["n"], SMOOTH["classes"])), rng.integers(0, SMOOTH["classes"], SMOOTH["n"])
+
+
+def _smooth_torch():
+    torch = import_torch()
+    z, y = smoothing_batch()
+    out = {}
+    for ls in SMOOTH["label_smoothing"]:
+        zt = torch.from_numpy(z).requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(zt, torch.from_numpy(y), label_smoothing=ls)
+        loss.backward()
+        out[f"ls={ls}"] = {"loss": loss.item(), "grad_norm": float(np.linalg.norm(zt.grad.numpy()))}
+    return out
+
+
+def _smooth_keras():
+    import inspect
+
+    keras, tf = import_keras(), import_tf()
+    z, y = smoothing_batch()
+    out = {}
+    for ls in SMOOTH["label_smoothing"]:
+        zv = tf.Variable(z)
+        with tf.GradientTape() as tape:
+            loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls, dtype="float64")(
+                np.eye(SMOOTH["classes"])[y], zv)
+        out[f"ls={ls}"] = {"loss": float(loss), "grad_norm": float(np.linalg.norm(tape.gradient(loss, zv).numpy()))}
+    params = inspect.signature(keras.losses.SparseCategoricalCrossentropy).parameters
+    return {**out, "sparse_has_label_smoothing": "label_smoothing" in params}
+
+
+def _smooth_reference():
+    z, y = smoothing_batch()
+    out = {}
+    for ls in SMOOTH["label_smoothing"]:
+        loss, d = ref.softmax_cross_entropy(z, y, label_smoothing=ls)
+        out[f"ls={ls}"] = {"loss": loss, "grad_norm": float(np.linalg.norm(d))}
+    return out
+
+
+@probe("cross-entropy-label-smoothing", "cross-entropy with label smoothing", "losses",
+       f"Float64 logits ({SMOOTH['n']}, {SMOOTH['classes']}) and integer labels: PyTorch's cross_entropy("
+       "label_smoothing=ls) vs Keras' CategoricalCrossentropy(from_logits=True, label_smoothing=ls) on the "
+       f"one-hot labels, for ls in {SMOOTH['label_smoothing']}: the mean loss and the gradient norm w.r.t. the "
+       "logits; and whether SparseCategoricalCrossentropy takes label_smoothing at all.",
+       "Both smooth the target to y*(1 - ls) + ls/C (C classes) and agree to float64 rounding. Keras' "
+       "SparseCategoricalCrossentropy has no label_smoothing argument: a PyTorch model trained with "
+       "cross_entropy(..., label_smoothing=ls) on integer labels ports to one-hot labels and "
+       "CategoricalCrossentropy(label_smoothing=ls).",
+       torch=_smooth_torch, keras=_smooth_keras, reference=_smooth_reference)
+def _smooth_verdict(t, k, r):
+    keys = [f"ls={ls}" for ls in SMOOTH["label_smoothing"]]
+
+    def same(a, b):
+        return all(key in a and key in b and np.allclose(list(a[key].values()), list(b[key].values()), rtol=1e-10)
+                   for key in keys)
+
+    return not same(t, k), follows_label(same(r, t), same(r, k))

@@ -1,4 +1,5 @@
-"""Pooling probes: max-pool tie gradients, padding in max and average pooling, pooled output sizes.
+"""Pooling probes: max-pool tie gradients, padding in max and average pooling, pooled output sizes,
+a dilated window lying in the padding.
 
 Channels-first arrays ``(N, C, H, W)`` everywhere; the Keras sides transpose to channels-last
 and back.
@@ -11,6 +12,7 @@ import numpy as np
 import reference as ref
 
 from .base import follows, follows_label, import_keras, import_tf, import_torch, probe
+from .isolation import run_isolated, step
 
 
 def tie_input() -> np.ndarray:
@@ -203,3 +205,54 @@ def _psize_verdict(t, k, r):
     differs = t.get("ceil_mode=False") != k.get("valid") or t.get("ceil_mode=True") != k.get("same")
     ref_sizes = r.get("ceil_mode=False")
     return differs, follows_label(ref_sizes == t.get("ceil_mode=False"), ref_sizes == k.get("valid"))
+
+
+# -- a dilated window lying entirely in the padding --------------------------------
+DILATED = {"shape": (1, 1, 1, 8), "kernel_size": 2, "stride": 2, "padding": 1, "dilation": (2, 1)}
+
+
+def dilated_input() -> np.ndarray:
+    """``(1, 1, 1, 8)`` float64: 1..8, so any real input would win a window's max."""
+    return np.arange(1.0, 9.0).reshape(DILATED["shape"])
+
+
+def _dilated_torch_child():
+    """Runs in a child process (see isolation.py): PyTorch's forward with indices. Never its backward:
+    it crashed the Python process on this input."""
+    torch = import_torch()
+    d = DILATED
+    yield step("forward")
+    out, idx = torch.nn.functional.max_pool2d(torch.from_numpy(dilated_input()), d["kernel_size"], d["stride"],
+                                              padding=d["padding"], dilation=d["dilation"], return_indices=True)
+    plane = int(np.prod(d["shape"][2:]))
+    yield step("done", out=out[0, 0].numpy(), indices=idx[0, 0].numpy(), plane_size=plane,
+               indices_out_of_range=int(((idx < 0) | (idx >= plane)).sum()))
+
+
+def _dilated_reference() -> dict:
+    d = DILATED
+    layer = ref.MaxPool2d(d["kernel_size"], stride=d["stride"], padding=d["padding"], dilation=d["dilation"],
+                          return_indices=True)
+    try:
+        out, idx = layer.forward(dilated_input())
+    except Exception as exc:  # noqa: BLE001  (any exception is the evidence: its type and message)
+        return {"raises": type(exc).__name__, "message": str(exc)}
+    plane = int(np.prod(d["shape"][2:]))
+    return {"out": out[0, 0], "indices": idx[0, 0], "plane_size": plane,
+            "indices_out_of_range": int(((idx < 0) | (idx >= plane)).sum())}
+
+
+@probe("maxpool-dilated-window-in-padding", "dilated max pooling: a window that sees only padding", "pooling",
+       f"PyTorch's max_pool2d(kernel_size={DILATED['kernel_size']}, stride={DILATED['stride']}, padding="
+       f"{DILATED['padding']}, dilation={DILATED['dilation']}, return_indices=True) on a {DILATED['shape']} "
+       "input 1..8: the input's one row lies between the two dilated rows of every window (rows -1 and 1). "
+       "The forward only, in a separate process: the backward of this call crashed the Python process.",
+       "PyTorch accepts the geometry (padding <= kernel/2 is its only check), returns -inf for every output "
+       "and indices that point outside the input plane; its backward then scatters into memory it does not "
+       "own. Keras' MaxPooling2D has no dilation. The reference refuses the geometry (ValueError naming the "
+       "window). Keep (kernel-1)*dilation + 1 <= input + padding and check "
+       "that every window covers an input cell; a -inf in a max-pool output means it does not.",
+       torch=lambda: run_isolated(_dilated_torch_child),
+       keras=lambda: {"skipped": "no Keras equivalent: MaxPooling2D has no dilation"}, reference=_dilated_reference)
+def _dilated_verdict(t, k, r):
+    return None, follows_label("out" in r and r.get("out") == t.get("out"), False)

@@ -38,10 +38,12 @@ def test_matches_keras(triple, keras_adapter):
 
 
 def test_most_of_the_matrix_runs_on_keras(keras_adapter):
-    """Only conv with stride and dilation both > 1 and some padded max pools are skipped."""
+    """Only conv (stride and dilation both > 1, replicate / circular padding) and pooling options Keras lacks
+    are skipped."""
     skipped = [t for t in TRIPLES if keras_adapter.unsupported(t[0]) is not None]
     assert len(TRIPLES) - len(skipped) >= 200
-    assert all(c.specs[0].kind in ("conv", "maxpool") for c, _, _ in skipped), [cases.triple_id(t) for t in skipped]
+    kinds = {c.specs[0].kind if c.specs else "cross-entropy" for c, _, _ in skipped}
+    assert kinds <= {"conv", "maxpool", "avgpool", "adaptivemaxpool", "cross-entropy"}, kinds
 
 
 def test_float64_really_computes_in_float64(keras_adapter):
@@ -161,3 +163,38 @@ def test_depthwise_kernel_conversion(c, m, k, seed, keras_adapter):
     assert kernel.shape == (*k, c, m)
     np.testing.assert_array_equal(keras_adapter.keras_depthwise_to_oihw(kernel), w)
     np.testing.assert_array_equal(kernel[..., c - 1, m - 1], w[c * m - 1, 0])
+
+
+def test_keras_same_padding_runs_as_conv2d_same(keras_adapter):
+    """Keras' "same" at stride 2 and 3 is the reference's explicit ((top, bottom), (left, right)): the adapter
+    builds Conv2D(padding="same") with no padding layer; reflect padding is a ReflectionPadding2D layer."""
+    import keras
+
+    for case in cases.conv_padding_cases():
+        if "keras-same" in case.id:
+            model = keras_adapter.build(case.specs, case.input_shape[-3:], "float64")
+            assert [type(layer) for layer in model.layers] == [keras.layers.Conv2D]
+            assert model.layers[0].padding == "same" and max(model.layers[0].strides) > 1
+    reflect = next(c for c in cases.conv_padding_mode_cases() if c.id == "conv-reflect-p1-k3-batch")
+    model = keras_adapter.build(reflect.specs, reflect.input_shape[1:], "float64")
+    assert isinstance(model.layers[0], keras_adapter.ReflectionPadding2D)
+
+
+def test_option_skip_reasons_are_true(keras_adapter):
+    """The TensorFlow backend refuses edge / wrap padding; AdaptiveMaxPooling2D(1) over 7 cells uses an
+    8-cell "big" window; MaxPooling2D takes no dilation."""
+    import keras
+    from keras.src.backend.common.backend_utils import compute_adaptive_pooling_window_sizes
+
+    replicate = next(c for c in cases.conv_padding_mode_cases() if c.id == "conv-replicate-p1-k3-batch")
+    assert "edge" in keras_adapter.unsupported(replicate)
+    for mode in ("edge", "wrap"):
+        with pytest.raises(Exception, match="CONSTANT"):
+            keras.ops.pad(np.zeros((1, 3, 3, 1)), ((0, 0), (1, 1), (1, 1), (0, 0)), mode=mode)
+    bug = next(c for c in cases.pool_option_cases() if c.id == "adaptivemax-7x5-to-1-global")
+    assert "empty VALID pool" in keras_adapter.unsupported(bug)
+    assert compute_adaptive_pooling_window_sizes(7, 1) == (7, 8)
+    dilated = next(c for c in cases.pool_option_cases() if c.specs[0].kwargs.get("dilation", 1) != 1)
+    assert "dilation" in keras_adapter.unsupported(dilated)
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments.*dilation_rate"):
+        keras.layers.MaxPooling2D(2, dilation_rate=2)

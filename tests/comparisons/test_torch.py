@@ -92,3 +92,16 @@ def test_torch_keeps_unbiased_running_variance(torch_adapter):
                                                                           "unbiased_running_var": False}),))
     assert "unbiased" in torch_adapter.unsupported(biased)
     assert torch_adapter.reference_case(case) is case
+
+
+def test_option_cases_are_in_the_matrix_with_indices(torch_adapter):
+    """Issue 10's options are matrix cases; return_indices adds an exactly compared "indices" record."""
+    layers = {c.layer for c, _, _ in TRIPLES}
+    assert {"Conv2d(padding)", "Conv2d(padding_mode)", "MaxPool2d(options)", "AvgPool2d(options)",
+            "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "GlobalMaxPool2d"} <= layers
+    modes = {c.specs[0].kwargs.get("padding_mode") for c in cases.conv_padding_mode_cases()}
+    assert modes == {"zeros", "reflect", "replicate", "circular"}
+    case = next(c for c in cases.pool_option_cases() if c.specs[0].kwargs.get("return_indices"))
+    records = harness.compare(case, "loop", "float64", torch_adapter)
+    indices = [r for r in records if r.quantity == "indices"]
+    assert len(indices) == 1 and indices[0].max_abs_err == 0.0 and indices[0].passed

@@ -108,3 +108,25 @@ def test_dilated_max_pool_reads_every_dth_cell(impl):
 def test_bad_options_raise_clear_errors(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("layer,shape,axis", [
+    # the configuration where PyTorch returns -inf with an out-of-range index (and its backward crashes)
+    (lambda impl: MaxPool2d(2, 2, 1, impl, dilation=(2, 1)), (1, 1, 1, 8), "height"),
+    (lambda impl: MaxPool2d(2, 2, 1, impl, dilation=(2, 1), ceil_mode=True), (1, 1, 1, 8), "height"),
+    (lambda impl: MaxPool2d(2, 2, 1, impl, dilation=(1, 2)), (2, 8, 1), "width"),
+], ids=["dilated", "dilated-ceil", "dilated-width-single"])
+def test_window_entirely_in_padding_is_refused(layer, shape, axis, impl):
+    with pytest.raises(ValueError, match=f"window 0 along the {axis} lies entirely in the padding"):
+        layer(impl).forward(np.zeros(shape))
+
+
+@pytest.mark.torch
+def test_torch_returns_minus_inf_for_a_window_entirely_in_padding(torch_adapter):
+    """Why the reference refuses it: PyTorch's forward gives -inf (its backward is never run here: it can
+    crash the process on the out-of-range index)."""
+    import torch
+
+    out = torch.nn.MaxPool2d(2, 2, 1, dilation=(2, 1))(torch.zeros(1, 1, 1, 8))
+    assert torch.isinf(out).all() and (out < 0).all()
