@@ -12,11 +12,14 @@ from .cases import (
     batchnorm_cases,
     build_reference,
     conv_cases,
+    conv_padding_cases,
+    conv_padding_mode_cases,
     dense_cases,
     dropout_cases,
     global_pool_cases,
     group_conv_cases,
     pool_cases,
+    pool_option_cases,
     spec,
     vgg_specs,
 )
@@ -24,6 +27,11 @@ from .cases import (
 # Central differences at h=1e-5 in float64 are good to ~1e-10; 1e-8 leaves room and still catches any
 # wrong gradient (a wrong index or a missing term gives errors of order 1).
 TOL = 1e-8
+
+
+def _without_indices(cases: list[Case]) -> list[Case]:
+    """Cases whose output is one array (``return_indices`` adds an integer output: nothing to differentiate)."""
+    return [c for c in cases if not any(s.kwargs.get("return_indices") for s in c.specs)]
 
 
 def representative_cases() -> list[Case]:
@@ -38,7 +46,8 @@ def representative_cases() -> list[Case]:
     # mode is covered layer by layer by the batch-norm and dropout cases
     small_vgg = [Case("VGGStyleCNN", "vgg-cnn-train-batch2", vgg_specs(), (2, 3, 8, 8), seed=11)]
     return (conv_cases()[::23] + group_conv_cases()[::3] + pool_cases()[::9] + dense_cases() + [small_cnn]
-            + batchnorm_cases()[::2] + dropout_cases()[::2] + activation_cases() + global_pool_cases()[:2] + small_vgg)
+            + batchnorm_cases()[::2] + dropout_cases()[::2] + activation_cases() + global_pool_cases()[:2] + small_vgg
+            + conv_padding_cases()[::2] + conv_padding_mode_cases()[::3] + _without_indices(pool_option_cases())[::4])
 
 
 def smooth_input(case: Case, rng: np.random.Generator) -> np.ndarray:

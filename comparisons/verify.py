@@ -45,6 +45,13 @@ def verify(frameworks, layers=None, progress=True):
     return records, skipped
 
 
+def _err_over_tol(r) -> float:
+    """How much of its tolerance a record used (exact quantities, tol 0: 0 if equal, else inf)."""
+    if r.tol > 0:
+        return r.max_rel_err / r.tol
+    return 0.0 if r.max_rel_err == 0 else float("inf")
+
+
 def summarize(records, by_quantity: bool):
     """Rows grouped by layer, framework, dtype, impl (and quantity): worst errors, pass count."""
     groups = defaultdict(list)
@@ -53,9 +60,9 @@ def summarize(records, by_quantity: bool):
         groups[key].append(r)
     rows = []
     for key, rs in groups.items():
-        worst = max(rs, key=lambda r: r.max_rel_err / r.tol)
+        worst = max(rs, key=lambda r: _err_over_tol(r))
         rows.append((*key, len(rs), max(r.max_abs_err for r in rs), max(r.max_rel_err for r in rs),
-                     worst.max_rel_err / worst.tol, all(r.passed for r in rs)))
+                     _err_over_tol(worst), all(r.passed for r in rs)))
     return rows
 
 

@@ -85,17 +85,24 @@ def test_unsupported_reasons_are_true(keras_adapter):
 
 @st.composite
 def keras_conv_cases(draw) -> cases.Case:
-    """``strategies.conv_cases`` without stride > 1 together with dilation > 1, which Keras rejects.
+    """``strategies.conv_cases`` without what Keras cannot express: stride > 1 together with
+    dilation > 1 (Keras rejects it), replicate and circular padding (no Keras layer).
 
-    Filtering would discard ~80% of the draws; instead one of the two is set to 1 (the
-    input still fits: the effective kernel only shrinks).
+    Filtering would discard most draws; instead one of stride and dilation is set to 1 (the
+    input still fits: the effective kernel only shrinks) and those padding modes become zeros.
     """
     case = draw(strategies.conv_cases())
     kw = case.specs[0].kwargs
+    changed = False
     if max(kw["stride"]) > 1 and max(kw["dilation"]) > 1:
         kw[draw(st.sampled_from(("stride", "dilation")))] = (1, 1)
+        changed = True
+    if kw["padding_mode"] in ("replicate", "circular"):
+        kw["padding_mode"] = "zeros"
+        changed = True
+    if changed:
         case = dataclasses.replace(case, specs=(cases.spec("conv", **kw),),
-                                   id=f"{case.id}-s{kw['stride']}-d{kw['dilation']}")
+                                   id=f"{case.id}-s{kw['stride']}-d{kw['dilation']}-{kw['padding_mode']}")
     return case
 
 
