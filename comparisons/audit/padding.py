@@ -57,7 +57,7 @@ def keras_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: str) -> np.nd
     return np.asarray(layer(x.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
 
 
-def reference_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+def reference_conv(x: np.ndarray, w: np.ndarray, stride: int, padding) -> np.ndarray:
     layer = ref.Conv2d(w.shape[1], w.shape[0], w.shape[2:], stride=stride, padding=padding, bias=False,
                        dtype=np.float32)
     layer.params["weight"] = w
@@ -89,9 +89,14 @@ def _even_keras():
 
 
 def _even_reference():
-    n = EVEN["n"]
-    return {f"k{k}": {**_shift_evidence(reference_conv(shift_input(n), shift_kernel(k), 1, k // 2), n, k, 1),
-                      "padding_arg": k // 2} for k in EVEN["kernels"]}
+    """``padding="same"`` (as reported), and the symmetric ``padding=k//2`` a port often uses instead."""
+    n, out = EVEN["n"], {}
+    for k in EVEN["kernels"]:
+        same = _shift_evidence(reference_conv(shift_input(n), shift_kernel(k), 1, "same"), n, k, 1)
+        symmetric = _shift_evidence(reference_conv(shift_input(n), shift_kernel(k), 1, k // 2), n, k, 1)
+        out[f"k{k}"] = {**same, "symmetric_k//2_out_size": symmetric["out_size"],
+                        "symmetric_k//2_pad": symmetric["pad"]}
+    return out
 
 
 def _pads(e: dict) -> list | None:
@@ -101,10 +106,10 @@ def _pads(e: dict) -> list | None:
 @probe("conv-same-even-kernel", "'same' padding with an even kernel", "convolution padding",
        "Where does the extra row/column of 'same' padding go when the kernel size is even, and can a "
        "symmetric integer padding reproduce it?",
-       "An even kernel needs an odd total padding. Both frameworks put the extra row and column at the "
-       "bottom/right; a symmetric integer padding (the reference, or PyTorch's padding=k//2) pads both "
-       "sides and grows the output by one. To port such a layer to a symmetric-padding framework, pad "
-       "explicitly (F.pad(x, (left, right, top, bottom))) before a padding=0 convolution.",
+       "An even kernel needs an odd total padding. Both frameworks (and the reference's padding=\"same\") "
+       "put the extra row and column at the bottom/right; a symmetric integer padding (padding=k//2) pads "
+       "both sides and grows the output by one. To port such a layer where only symmetric padding exists, "
+       "pad explicitly (F.pad(x, (left, right, top, bottom))) before a padding=0 convolution.",
        torch=_even_torch, keras=_even_keras, reference=_even_reference)
 def _even_verdict(t, k, r):
     pads = {"torch": _pads(t), "keras": _pads(k), "reference": _pads(r)}

@@ -107,10 +107,13 @@ def test_conv_same_even_kernel(side):
 def test_conv_same_even_kernel_reference():
     pid, n = "conv-same-even-kernel", padding.EVEN["n"]
     for k in padding.EVEN["kernels"]:
+        got = ev(pid, "reference")[f"k{k}"]
+        out, pad = keras_same(n, k, 1)
+        check(pid, "reference", f"k={k} 'same' padding", got["pad"], pad, "extra row/column at the bottom/right")
+        check(pid, "reference", f"k={k} 'same' size", got["out_size"], out, "'same' keeps the size at stride 1")
         out, pad = symmetric(n, k, 1, k // 2)
-        check(pid, "reference", f"k={k} padding", ev(pid, "reference")[f"k{k}"]["pad"], pad, "symmetric padding")
-        check(pid, "reference", f"k={k} size", ev(pid, "reference")[f"k{k}"]["out_size"], out, "n + 2p - k + 1")
-    assert finding(pid).reference_follows == "neither"
+        check(pid, "reference", f"k={k} padding=k//2", got["symmetric_k//2_pad"], pad, "symmetric padding")
+        check(pid, "reference", f"k={k} padding=k//2 size", got["symmetric_k//2_out_size"], out, "n + 2p - k + 1")
 
 
 @pytest.mark.torch
