@@ -14,8 +14,11 @@ channels ``[k C/g, (k+1) C/g)`` (PyTorch's ``groups``; ``g = C`` is a depthwise 
   so the forward pass and the weight gradient are one GEMM each and the column
   fill runs over whole rows; the input gradient is a GEMM and col2im a few images
   at a time (col2im: one sum over shifted views for stride 1, else one strided
-  accumulation per kernel offset). Large buffers are reused between calls. Groups
-  make each GEMM a batch of ``g`` GEMMs over the column matrix's ``g`` row blocks.
+  accumulation per kernel offset). A row of ones in the column matrix carries the bias
+  through the forward GEMM and its gradient through the weight-gradient GEMM. Groups
+  make each GEMM a batch of ``g`` GEMMs over the column matrix's ``g`` row blocks. The
+  buffers, sizes and views depend on the input shape only, so they are built once per
+  shape (:class:`Im2colPlan`) and a call only copies and multiplies.
 
 Padding (PyTorch's ``Conv2d``): an int or ``(ph, pw)`` (symmetric), ``((top, bottom), (left,
 right))``, ``"valid"`` (none) or ``"same"`` (stride 1 only; total ``d*(k-1)`` per axis, the odd
@@ -107,118 +110,170 @@ def conv2d_loop_backward(xp, w, dout, stride, dilation):
 
 
 # -- im2col kernels ------------------------------------------------------------
-class Workspace:
-    """Arrays a layer reuses from call to call while its input shape stays the same.
-
-    A fresh multi-megabyte array costs more than filling it (its pages are handed over
-    one by one on first touch), so the im2col kernels write into these with ``out=``.
-    Only the latest input shape is kept, which bounds the memory held.
-    """
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.arrays: dict[str, np.ndarray] = {}
-
-    def get(self, key: tuple, name: str, shape: tuple[int, ...], dtype, zero: bool = False) -> np.ndarray:
-        """The buffer ``name`` for input ``key``; new (zeros if ``zero``) when the key or shape changed."""
-        if key != self.key:
-            self.key, self.arrays = key, {}
-        arr = self.arrays.get(name)
-        if arr is None or arr.shape != shape or arr.dtype != dtype:
-            arr = self.arrays[name] = (np.zeros if zero else np.empty)(shape, dtype=dtype)
-        return arr
-
-
 def padded_size(hw, pads: Pads) -> tuple[int, int]:
     """``(Hp, Wp)``: ``(H, W)`` plus the padding on both sides."""
     return hw[0] + sum(pads[0]), hw[1] + sum(pads[1])
 
 
-def _flat_padded(ws, key, name, x_shape, kernel, pads, dilation, dtype):
-    """A flat padded buffer ``(N, C, Hp*Wp + slack)``, its ``(N, C, Hp, Wp)`` image and ``(N, C, H, W)``
-    interior views."""
-    n, c = x_shape[:2]
-    hp, wp = padded_size(x_shape[2:], pads)
-    buf = ws.get(key, name, (n, c, hp * wp + flat_slack(kernel, dilation)), dtype, zero=True)
-    image = buf[:, :, : hp * wp].reshape(n, c, hp, wp)
-    return buf, image, unpad_spatial(image, pads), (hp, wp)
+def _flat_image(buf: np.ndarray, padded_hw) -> np.ndarray:
+    """The ``(N, C, Hp, Wp)`` image at the start of a flat padded buffer ``(N, C, Hp*Wp + slack)``."""
+    hp, wp = padded_hw
+    return buf[:, :, : hp * wp].reshape(*buf.shape[:2], hp, wp)
 
 
-def im2col(x, kernel, stride, pads, dilation, out_hw, ws, key, mode="zeros"):
-    """``x (N, C, H, W)`` -> columns ``(C*kh*kw, N*H'*P)``, written into the workspace ``ws``.
+class Im2colPlan:
+    """The im2col kernels for one input shape: sizes, buffers and every view into them, built once.
 
-    Rows are ``(c, a, b)``, OIHW's order, so the weight matrix is ``w.reshape(F, -1)``;
-    columns are ``(n, i, j)`` with ``j < P =`` :func:`row_pitch` (``j >= W'`` are not
-    windows: their results are dropped). ``pads``: ``((top, bottom), (left, right))``. With
-    ``mode`` ``"zeros"`` the padded copy of ``x`` keeps its zero border from call to call, so
-    only the interior is written; other modes rewrite the border from the interior.
+    A fresh multi-megabyte array costs more than filling it (its pages are handed over one by one
+    on first touch), and for one small image deriving sizes and views costs as much as the
+    arithmetic, so a layer keeps the plan of its latest input shape (which bounds the memory held)
+    and a call only copies and multiplies. Buffers (``g`` groups, ``K = C/g*kh*kw``, ``M = N*H'*P``):
+
+    - ``xp (N, C, Hp*Wp + slack)``: the padded input, flat; a zero border stays from call to call;
+    - ``cols (g, K + bias, M)``: the column matrix (see :meth:`forward`), plus a row of ones when
+      the layer has a bias, so that the bias rides in the forward GEMM and its gradient in the
+      weight-gradient GEMM (``dout`` is zero at the columns that are not windows);
+    - ``wb (g, F/g, K + bias)``: the weight matrix and the bias column, copied in by each forward;
+    - ``out2d (g, F/g, M)``: the forward GEMM's result;
+    - backward, made by the first backward: ``dz`` (``dout`` in the columns' layout, for stride 1
+      with zero rows around it), ``dcols`` and ``dxp`` (input-gradient columns and padded gradient,
+      a few images at a time: :meth:`input_grad`).
     """
-    n, c = x.shape[:2]
-    buf, image, interior, padded_hw = _flat_padded(ws, key, "xp", x.shape, kernel, pads, dilation, x.dtype)
-    np.copyto(interior, x)
-    fill_border(image, pads, mode)
-    pitch = row_pitch(out_hw[1], padded_hw[1], stride[1])
-    cols = ws.get(key, "cols", (c, *kernel, n, out_hw[0], pitch), x.dtype)
-    windows = flat_windows(buf, padded_hw, kernel, stride, dilation, out_hw[0], pitch)
-    np.copyto(cols, windows.transpose(1, 2, 3, 0, 4, 5))
-    return cols.reshape(c * kernel[0] * kernel[1], -1)
 
+    def __init__(self, x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype):
+        n, c = x_shape[:2]
+        self.x_shape, self.out_hw, self.kernel, self.stride, self.pads = x_shape, out_hw, kernel, stride, pads
+        self.dilation, self.mode, self.groups, self.bias, self.dtype = dilation, mode, groups, bias, dtype
+        self.padded_hw = hp, wp = padded_size(x_shape[2:], pads)
+        self.no_pad = pads == ((0, 0), (0, 0))
+        g, f = groups, out_channels
+        self.kg = kg = c // g * kernel[0] * kernel[1]
+        self.pitch = pitch = row_pitch(out_hw[1], wp, stride[1])
+        self.m = m = n * out_hw[0] * pitch
+        self.xp = np.zeros((n, c, hp * wp + flat_slack(kernel, dilation)), dtype=dtype)
+        self.image = _flat_image(self.xp, self.padded_hw)
+        self.interior = unpad_spatial(self.image, pads)
+        self.cols = np.empty((g, kg + bias, m), dtype=dtype)
+        self.cols[:, kg:] = 1
+        windows = flat_windows(self.xp, self.padded_hw, kernel, stride, dilation, out_hw[0], pitch)
+        # (g, C/g, kh, kw, N, H', P): the columns' row and column order, per group
+        grouped = (g, c // g, *kernel, n, out_hw[0], pitch)
+        self.windows = windows.transpose(1, 2, 3, 0, 4, 5).reshape(grouped, copy=False)
+        self.cols_fill = self.cols[:, :kg].reshape(grouped, copy=False)
+        self.wb = np.empty((g, f // g, kg + bias), dtype=dtype)
+        self.w_fill, self.b_fill = self.wb[..., :kg], (self.wb[..., kg] if bias else None)
+        self.out2d = np.empty((g, f // g, m), dtype=dtype)
+        self.valid = self.out2d.reshape(f, n, out_hw[0], pitch)[..., : out_hw[1]].transpose(1, 0, 2, 3)  # out's order
+        self.out_shape = (n, f, *out_hw)
+        self.key: tuple | None = None  # what the layer built this plan for (Conv2d._plan)
+        self._backward_ready = False
 
-def col2im(dcols, dx, kernel, stride, pads, dilation, out_h, buf, mode="zeros"):
-    """Adjoint of :func:`im2col`: window gradients ``dcols`` -> ``dx (N, C, H, W)``, written in place.
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+        """``x (N, C, H, W)``, ``w (F, C/g, kh, kw)``, ``b (F,)`` or None -> ``out (N, F, H', W')`` (new).
 
-    Stride 1: ``dcols`` is laid out ``(C*kh*kw, N*R*Wp)`` as :func:`shifted_windows` reads
-    it, and col2im is one sum over the window offsets. Otherwise ``dcols`` is laid out
-    as :func:`im2col`'s columns, ``(C*kh*kw, N*H'*P)``, and accumulated one offset at a
-    time. Columns ``j >= W'`` must be zero. ``buf`` holds the padded gradient (at least
-    ``N*C*(Hp*Wp + slack)`` elements); with a ``mode`` other than zeros its border is folded
-    back onto the interior (:func:`fold_border`) before the interior is taken.
-    """
-    n, c = dx.shape[:2]
-    hp, wp = padded_size(dx.shape[2:], pads)
-    flat = buf[: n * c * (hp * wp + flat_slack(kernel, dilation))].reshape(n, c, -1)
-    if stride == (1, 1):
-        np.add.reduce(shifted_windows(dcols, n, (hp, wp), kernel, dilation), axis=(3, 4),
-                      out=flat[:, :, : hp * wp].transpose(1, 0, 2))
-    else:
-        flat.fill(0)
-        dwin = dcols.reshape(c, *kernel, n, out_h, -1).transpose(3, 0, 1, 2, 4, 5)
-        add_flat_windows(flat, dwin, (hp, wp), stride, dilation)
-    image = flat[:, :, : hp * wp].reshape(n, c, hp, wp)
-    np.copyto(dx, unpad_spatial(fold_border(image, pads, mode), pads))
-    return dx
+        Columns: rows ``(c, a, b)`` (OIHW's order, so the weight matrix is ``w.reshape(F, -1)``),
+        columns ``(n, i, j)`` with ``j < P =`` :func:`row_pitch`; ``j >= W'`` are not windows and
+        their results are dropped. With ``mode`` ``"zeros"`` only the interior of ``xp`` is written;
+        other modes rewrite its border from the interior.
+        """
+        np.copyto(self.interior, x)
+        fill_border(self.image, self.pads, self.mode)
+        np.copyto(self.cols_fill, self.windows)
+        np.copyto(self.w_fill, w.reshape(self.w_fill.shape))
+        if b is not None:
+            np.copyto(self.b_fill, b.reshape(self.b_fill.shape))
+        np.matmul(self.wb, self.cols, out=self.out2d)
+        out = np.empty(self.out_shape, dtype=self.dtype)
+        np.copyto(out, self.valid)
+        return out
 
+    def backward(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``dout d (N, F, H', W')`` -> ``(dx (N, C, H, W), dw (g, F/g, K), db (F,) or None)``, from the
+        latest :meth:`forward`'s columns and weights."""
+        if not self._backward_ready:
+            self._make_backward()
+        np.copyto(self.d_fill, d.transpose(1, 0, 2, 3))
+        if self.dpad_fill is not None:
+            np.copyto(self.dpad_fill, d.transpose(1, 0, 2, 3))
+        # cols @ dpad.T, then transposed, is the faster GEMM orientation
+        dwb = np.matmul(self.cols, self.dpad.transpose(0, 2, 1)).transpose(0, 2, 1)  # (g, F/g, K + bias)
+        db = dwb[..., self.kg].reshape(-1) if self.bias else None
+        return self.input_grad(), dwb[..., : self.kg], db
 
-def conv2d_input_grad(d, dpad, wg, x_shape, kernel, stride, pads, dilation, ws, key, mode="zeros"):
-    """``dx (N, C, H, W)`` from ``dout d (N, F, H', W')``: ``wm.T @ dout`` then :func:`col2im`, a few
-    images at a time so that col2im reads the window gradients while they are still in cache.
-    ``wg (g, F/g, C/g*kh*kw)`` is the weight matrix per group (one GEMM per group).
+    def _make_backward(self) -> None:
+        """The backward's buffers and views (see :meth:`input_grad`)."""
+        n, c = self.x_shape[:2]
+        g, fg, _ = self.wb.shape
+        oh, ow = self.out_hw
+        f, dt = g * fg, self.dtype
+        # dpad (F, N, H', P): dout in the columns' order (zero at j >= W') for the weight gradient
+        if self.stride == (1, 1):
+            # the input gradient reads dout with dh*(kh-1) zero rows above and below (shifted_windows)
+            top = self.dilation[0] * (self.kernel[0] - 1)
+            self.dz = np.zeros((f, n, oh + 2 * top, self.pitch), dtype=dt)
+            self.d_fill = self.dz[:, :, top: top + oh, :ow]
+            if n == 1:  # dpad is dz without its zero rows: no second copy
+                self.dpad, self.dpad_fill = self.dz[:, 0, top: top + oh].reshape(g, fg, -1, copy=False), None
+            else:
+                dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
+                self.dpad, self.dpad_fill = dpad.reshape(g, fg, -1), dpad[..., :ow]
+        else:
+            self.dz = np.zeros((f, n, oh, self.pitch), dtype=dt)
+            self.d_fill, self.dpad_fill = self.dz[..., :ow], None
+            self.dpad = self.dz.reshape(g, fg, -1)
+        self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)  # (g, K, F/g)
+        per_image = self.dz.shape[2] * self.dz.shape[3]
+        k = g * self.kg
+        chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * self.dz.itemsize)))
+        self.dcols = np.empty(k * chunk * per_image, dtype=dt)
+        hp, wp = self.padded_hw
+        self.dxp = np.empty((chunk, c, hp * wp + flat_slack(self.kernel, self.dilation)), dtype=dt)
+        self.chunks = [self._chunk(start, min(n, start + chunk)) for start in range(0, n, chunk)]
+        self._backward_ready = True
 
-    ``dpad (F, N, H', P)`` is ``d`` in the columns' layout (zero at ``j >= W'``); with stride
-    1 the window gradients need ``d`` with ``dh*(kh-1)`` zero rows above and below instead.
-    """
-    n, c = x_shape[:2]
-    g, fg, kg = wg.shape
-    f, k = g * fg, g * kg
-    hp, wp = padded_size(x_shape[2:], pads)
-    oh, ow = d.shape[2:]
-    if stride == (1, 1):
-        top = dilation[0] * (kernel[0] - 1)
-        dz = ws.get(key, "dout_rows", (f, n, oh + 2 * top, dpad.shape[3]), d.dtype, zero=True)
-        np.copyto(dz[:, :, top: top + oh, :ow], d.transpose(1, 0, 2, 3))
-    else:
-        dz = dpad
-    per_image = dz.shape[2] * dz.shape[3]
-    chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * d.itemsize)))
-    dcols = ws.get(key, "dcols", (k * chunk * per_image,), d.dtype)
-    dxp = ws.get(key, "dxp", (chunk * c * (hp * wp + flat_slack(kernel, dilation)),), d.dtype)
-    dx = np.empty(x_shape, dtype=d.dtype)
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        block = dcols[: k * (stop - start) * per_image]
-        np.matmul(wg.transpose(0, 2, 1), dz[:, start:stop].reshape(g, fg, -1), out=block.reshape(g, kg, -1))
-        col2im(block.reshape(k, -1), dx[start:stop], kernel, stride, pads, dilation, oh, dxp, mode)
-    return dx
+    def _chunk(self, start: int, stop: int) -> tuple:
+        """Views for images ``[start, stop)``: ``(images, columns block (g, K, nb*R*P), window gradients,
+        padded gradient (nb, C, Hp*Wp + slack))``; see :meth:`col2im`."""
+        nb, c, g = stop - start, self.x_shape[1], self.groups
+        block = self.dcols[: g * self.kg * nb * self.dz.shape[2] * self.dz.shape[3]]
+        flat = self.dxp[:nb]
+        if self.stride == (1, 1):
+            dwin = shifted_windows(block, nb, self.padded_hw, self.kernel, self.dilation)
+        else:
+            dwin = block.reshape(c, *self.kernel, nb, self.out_hw[0], -1).transpose(3, 0, 1, 2, 4, 5)
+        return slice(start, stop), block.reshape(g, self.kg, -1), dwin, flat
+
+    def input_grad(self) -> np.ndarray:
+        """``dx (N, C, H, W)`` (new) from ``dz``: ``wm.T @ dout`` then :meth:`col2im`, a few images at a
+        time so that col2im reads the window gradients while they are still in cache (one GEMM per
+        group)."""
+        dx = np.empty(self.x_shape, dtype=self.dtype)
+        g, _, fg = self.wt.shape
+        for images, block, dwin, flat in self.chunks:
+            np.matmul(self.wt, self.dz[:, images].reshape(g, fg, -1), out=block)  # a copy unless one chunk
+            self.col2im(dwin, flat, dx[images])
+        return dx
+
+    def col2im(self, dwin: np.ndarray, flat: np.ndarray, dx: np.ndarray) -> None:
+        """Adjoint of the column fill: window gradients -> ``dx (nb, C, H, W)``, written in place.
+
+        Stride 1: ``dwin`` is the :func:`shifted_windows` view of the window gradients, and col2im
+        is one sum over the window offsets (straight into ``dx`` when there is no padding).
+        Otherwise ``dwin (nb, C, kh, kw, H', P)`` is laid out as the columns and accumulated one
+        offset at a time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its
+        border is folded back onto the interior (:func:`fold_border`) before the interior is taken.
+        """
+        hp, wp = self.padded_hw
+        if self.stride == (1, 1):
+            if self.no_pad:
+                np.add.reduce(dwin, axis=(3, 4), out=dx.reshape(*dx.shape[:2], -1).transpose(1, 0, 2))
+                return
+            np.add.reduce(dwin, axis=(3, 4), out=flat[:, :, : hp * wp].transpose(1, 0, 2))
+        else:
+            flat.fill(0)
+            add_flat_windows(flat, dwin, self.padded_hw, self.stride, self.dilation)
+        image = _flat_image(flat, self.padded_hw)
+        np.copyto(dx, unpad_spatial(fold_border(image, self.pads, self.mode), self.pads))
 
 
 class Conv2d(SpatialLayer):
@@ -249,7 +304,7 @@ class Conv2d(SpatialLayer):
         padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
-        self._workspace = Workspace()
+        self._im2col_plan: Im2colPlan | None = None
         where = "Conv2d"
         self.in_channels = check_int(in_channels, where, "in_channels", 1)
         self.out_channels = check_int(out_channels, where, "out_channels", 1)
@@ -295,6 +350,26 @@ class Conv2d(SpatialLayer):
         cg, fg = self.in_channels // self.groups, self.out_channels // self.groups
         return [(slice(k * cg, (k + 1) * cg), slice(k * fg, (k + 1) * fg)) for k in range(self.groups)]
 
+    def _output_size(self, x_shape) -> tuple[int, int]:
+        """``(H', W')`` for an input ``(N, C, H, W)``; raises ValueError when the kernel does not fit or
+        the padding is too large for the padding mode."""
+        out_hw = output_size(x_shape[2:], self.kernel_size, self.stride, self.pads, self.dilation, "Conv2d.forward")
+        check_pad_mode(x_shape[2:], self.pads, self.padding_mode, "Conv2d.forward")
+        return out_hw
+
+    def _plan(self, x_shape) -> Im2colPlan:
+        """The :class:`Im2colPlan` for an input ``(N, C, H, W)``: the latest one while the input shape (and
+        the layer's settings) stay the same, else a new one (after :meth:`_output_size`'s checks)."""
+        key = (x_shape, self.dtype, self.kernel_size, self.stride, self.pads, self.dilation, self.padding_mode,
+               self.groups, self.out_channels, self.use_bias)
+        plan = self._im2col_plan
+        if plan is None or plan.key != key:
+            plan = self._im2col_plan = Im2colPlan(x_shape, self._output_size(x_shape), self.kernel_size, self.stride,
+                                                  self.pads, self.dilation, self.padding_mode, self.groups,
+                                                  self.out_channels, self.use_bias, self.dtype)
+            plan.key = key
+        return plan
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x (C, H, W)`` or ``(N, C, H, W)`` -> ``(F, H', W')`` or ``(N, F, H', W')``."""
         x, single = self._batch(self._input(x, self.dtype))
@@ -305,9 +380,8 @@ class Conv2d(SpatialLayer):
             )
         w = self._param("weight", self.weight_shape, self.dtype)
         b = self._param("bias", (self.out_channels,), self.dtype) if self.use_bias else None
-        out_hw = output_size(x.shape[2:], self.kernel_size, self.stride, self.pads, self.dilation, "Conv2d.forward")
-        check_pad_mode(x.shape[2:], self.pads, self.padding_mode, "Conv2d.forward")
         if self.impl == "loop":
+            out_hw = self._output_size(x.shape)
             xp = fill_border(pad_spatial(x, self.pads), self.pads, self.padding_mode)
             out = np.empty((x.shape[0], self.out_channels, *out_hw), dtype=x.dtype)
             for cs, fs in self._group_slices():
@@ -315,20 +389,9 @@ class Conv2d(SpatialLayer):
                                                  self.dilation, out_hw)
             self._cache = (xp, w, single)
         else:
-            key = (x.shape, x.dtype, self.kernel_size, self.stride, self.pads, self.dilation, self.padding_mode)
-            cols = im2col(x, self.kernel_size, self.stride, self.pads, self.dilation, out_hw, self._workspace, key,
-                          self.padding_mode)
-            g = self.groups
-            wg = w.reshape(g, self.out_channels // g, -1)  # (g, F/g, C/g*kh*kw)
-            out2d = self._workspace.get(key, "out", (self.out_channels, cols.shape[1]), x.dtype)
-            np.matmul(wg, cols.reshape(g, -1, cols.shape[1]), out=out2d.reshape(g, -1, cols.shape[1]))
-            valid = out2d.reshape(self.out_channels, x.shape[0], out_hw[0], -1)[..., : out_hw[1]]
-            out = np.empty((x.shape[0], self.out_channels, *out_hw), dtype=x.dtype)
-            if b is not None:
-                np.add(valid.transpose(1, 0, 2, 3), b[:, None, None], out=out)
-            else:
-                np.copyto(out, valid.transpose(1, 0, 2, 3))
-            self._cache = (cols, wg, x.shape, key, single)
+            plan = self._plan(x.shape)
+            out = plan.forward(x, w, b)
+            self._cache = (plan, single)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -343,18 +406,11 @@ class Conv2d(SpatialLayer):
                 dxp[:, cs], dw[fs] = conv2d_loop_backward(xp[:, cs], w[fs], d[:, fs], self.stride, self.dilation)
             dx = unpad_spatial(fold_border(dxp, self.pads, self.padding_mode), self.pads)
         else:
-            cols, wg, x_shape, key, _ = self._cache
-            n, f, oh, ow = d.shape
-            # dout in the columns' (F, N, H', P) order; the positions past a row end stay zero
-            dpad = self._workspace.get(key, "dout", (f, n, oh, cols.shape[1] // (n * oh)), d.dtype, zero=True)
-            np.copyto(dpad[..., :ow], d.transpose(1, 0, 2, 3))
-            g = self.groups
-            d2 = dpad.reshape(g, f // g, -1)  # (g, F/g, N*H'*P)
-            cg = cols.reshape(g, -1, cols.shape[1])  # (g, C/g*kh*kw, N*H'*P)
-            # cols @ d2.T, then transposed, is the faster GEMM orientation
-            dw = np.matmul(cg, d2.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(self.weight_shape)
-            dx = conv2d_input_grad(d, dpad, wg, x_shape, self.kernel_size, self.stride, self.pads, self.dilation,
-                                   self._workspace, key, self.padding_mode)
+            dx, dw, db = self._cache[0].backward(d)
+            self.grads["weight"] = np.ascontiguousarray(dw.reshape(self.weight_shape))
+            if self.use_bias:
+                self.grads["bias"] = np.ascontiguousarray(db)
+            return dx[0] if single else dx
         self.grads["weight"] = np.ascontiguousarray(dw)
         if self.use_bias:
             self.grads["bias"] = d.sum(axis=(0, 2, 3))

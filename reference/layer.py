@@ -59,22 +59,30 @@ class Layer:
         raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------
+    # The checks below run on every call; each first tests the common case (an ndarray of the
+    # expected dtype and shape) inline and only then calls the validators, which raise the errors.
     def _input(self, x, dtype=None) -> np.ndarray:
         """Validate ``x`` as a real float array, cast to ``dtype`` when given."""
-        arr = as_float_array(x, f"{self.name}.forward", "x")
-        return arr if dtype is None else arr.astype(dtype, copy=False)
+        if type(x) is not np.ndarray or x.dtype.kind != "f":
+            x = as_float_array(x, f"{self.name}.forward", "x")
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
 
     def _upstream(self, dout) -> np.ndarray:
         """Validate ``dout`` against the last forward's output and return it."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
-        arr = as_float_array(dout, f"{self.name}.backward", "dout")
-        check_shape(arr, self._out_shape, f"{self.name}.backward", "dout")
-        return arr
+        if type(dout) is not np.ndarray or dout.dtype.kind != "f":
+            dout = as_float_array(dout, f"{self.name}.backward", "dout")
+        if dout.shape != self._out_shape:
+            check_shape(dout, self._out_shape, f"{self.name}.backward", "dout")
+        return dout
 
     def _param(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """``self.params[key]`` checked against ``shape`` and seen in ``dtype``."""
-        arr = as_float_array(self.params[key], f"{self.name}.forward", f"params[{key!r}]")
+        arr = self.params[key]
+        if type(arr) is np.ndarray and arr.dtype == dtype and arr.shape == shape:
+            return arr
+        arr = as_float_array(arr, f"{self.name}.forward", f"params[{key!r}]")
         check_shape(arr, shape, f"{self.name}.forward", f"params[{key!r}]")
         return arr.astype(dtype, copy=False)
 

@@ -118,3 +118,55 @@ def test_default_init_matches_torch_bounds():
     assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
     assert np.abs(w).max() > 0.95 * bound  # uniform on the whole interval, not a narrower one
     assert Conv2d(1, 2, 3, rng=7).params["weight"].tolist() == Conv2d(1, 2, 3, rng=7).params["weight"].tolist()
+
+
+def _run(layer, x, dout):
+    out = layer.forward(x)
+    dx = layer.backward(dout)
+    return out, dx, {k: v.copy() for k, v in layer.grads.items()}
+
+
+def test_im2col_plan_reuse_matches_fresh_layers():
+    """The im2col layer keeps buffers per input shape: repeated calls, a shape change and back, and an
+    in-place weight update give what a fresh layer gives."""
+    rng = np.random.default_rng(11)
+    layer = Conv2d(3, 4, 3, padding=1, rng=12)
+    shapes = [(2, 3, 7, 6), (1, 3, 5, 9), (2, 3, 7, 6)]
+    for step, shape in enumerate(shapes * 2):
+        if step == 3:
+            layer.params["weight"] *= -0.5
+        x = rng.standard_normal(shape)
+        fresh = Conv2d(3, 4, 3, padding=1, rng=0)
+        fresh.params = {k: v.copy() for k, v in layer.params.items()}
+        dout = rng.standard_normal(fresh.forward(x).shape)
+        got, want = _run(layer, x, dout), _run(fresh, x, dout)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        for key in want[2]:
+            assert np.array_equal(got[2][key], want[2][key]), key
+
+
+def test_input_gradient_in_chunks_equals_one_chunk(monkeypatch):
+    """dx is computed a few images at a time; a tiny chunk size gives the same result."""
+    import reference.conv as conv_module
+
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((5, 2, 6, 7))
+    dout = rng.standard_normal((5, 3, 6, 7))
+    one = _run(Conv2d(2, 3, 3, padding=1, rng=14), x, dout)
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 600)
+    many = _run(Conv2d(2, 3, 3, padding=1, rng=14), x, dout)
+    assert np.array_equal(one[0], many[0])
+    assert max_rel_error(many[1], one[1]) < 1e-14
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_grouped_single_image_stride_one_matches_loop(bias):
+    """Batch 1 at stride 1 shares dout's zero-bordered buffer between the two gradient GEMMs."""
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((1, 4, 6, 5))
+    fast, loop = (Conv2d(4, 6, 3, padding=1, groups=2, bias=bias, impl=i, rng=16) for i in ("im2col", "loop"))
+    dout = rng.standard_normal(loop.forward(x).shape)
+    a, b = _run(fast, x, dout), _run(loop, x, dout)
+    assert max_rel_error(a[0], b[0]) < 1e-12 and max_rel_error(a[1], b[1]) < 1e-12
+    for key in b[2]:
+        assert max_rel_error(a[2][key], b[2][key]) < 1e-12, key
