@@ -11,7 +11,7 @@ from comparisons.cases import conv_padding_cases, conv_padding_mode_cases
 from reference import Conv2d, max_rel_error
 from reference.conv import conv_pads
 from reference.windows import PAD_MODES, fill_border, fold_border, pad_spatial
-from tests.reference.helpers import assert_gradients_match
+from tests.reference.helpers import assert_gradients_match, assert_impls_agree
 from tests.reference.test_conv import direct_conv
 
 CASES = conv_padding_cases() + conv_padding_mode_cases()
@@ -35,13 +35,7 @@ def test_gradients_match_finite_differences(case, impl):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_loop_and_im2col_agree(case):
     rng = np.random.default_rng(case.seed)
-    x = rng.standard_normal(case.input_shape)
-    loop, fast = build(case, "loop"), build(case, "im2col")
-    out = loop.forward(x)
-    assert max_rel_error(fast.forward(x), out) < 1e-12
-    dout = rng.standard_normal(out.shape)
-    assert max_rel_error(fast.backward(dout), loop.backward(dout)) < 1e-12
-    assert max_rel_error(fast.grads["weight"], loop.grads["weight"]) < 1e-12
+    assert_impls_agree(build, case, rng.standard_normal(case.input_shape), rng, params=("weight",))
 
 
 @pytest.mark.parametrize("impl", ["loop", "im2col"])
