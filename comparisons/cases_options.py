@@ -100,8 +100,9 @@ CROSS_ENTROPY_OPTIONS: list[CrossEntropyOption] = [
 
 @dataclass(frozen=True)
 class PoolOption:
-    """One adaptive/global pooling configuration: ``layer`` is a class name in ``reference.adaptive``,
-    ``kwargs`` its arguments; ``ties`` draws the input from {0, 1} so most windows hold tied maxima."""
+    """One pooling configuration: ``layer`` is a reference class name (``reference.adaptive`` or
+    ``MaxPool2d``/``AvgPool2d``), ``kwargs`` its arguments;
+    ``ties`` draws the input from {0, 1} so most windows hold tied maxima."""
 
     id: str
     layer: str
@@ -146,19 +147,9 @@ POOL_OPTIONS: list[PoolOption] = [
 ]
 
 
-@dataclass(frozen=True)
-class Pool2dOption:
-    """One MaxPool2d / AvgPool2d option configuration (``kwargs`` as PyTorch spells them; positional
-    ``kernel_size, stride, padding`` inside). Inputs as :class:`PoolOption`'s."""
-
-    id: str
-    layer: str
-    input_shape: tuple[int, ...]
-    kwargs: dict = field(default_factory=dict)
-    ties: bool = False
-    seed: int = 0
-
-    input = PoolOption.input
+# MaxPool2d / AvgPool2d option configurations use the same record: ``kwargs`` as PyTorch spells them
+# (``kernel_size, stride, padding`` included), inputs drawn as for the adaptive pools.
+Pool2dOption = PoolOption
 
 
 _MAX, _AVG = "MaxPool2d", "AvgPool2d"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layer import SpatialLayer
-from .validation import check_int
+from .validation import check_bool, check_int
 
 
 def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
@@ -92,8 +92,7 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
 
     def __init__(self, output_size, return_indices: bool = False) -> None:
         super().__init__(output_size)
-        if not isinstance(return_indices, bool):
-            raise TypeError(f"{self.name}: return_indices must be a bool, got {return_indices!r}")
+        check_bool(return_indices, self.name, "return_indices")
         self.return_indices = return_indices
         self.indices: np.ndarray | None = None
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .conv import default_rng
-from .layer import Layer, check_fraction
-from .validation import check_shape
+from .layer import Layer
+from .validation import check_fraction, check_shape
 
 
 class Dropout(Layer):

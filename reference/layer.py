@@ -8,22 +8,9 @@ under the same keys as ``self.params``. ``buffers`` hold state that is not train
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .validation import as_float_array, check_ndim, check_shape
-
-
-def check_fraction(value, where: str, name: str, upper_inclusive: bool = True) -> float:
-    """Return ``value`` as float if it is a real number in ``[0, 1]`` (``[0, 1)`` unless ``upper_inclusive``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a real number, got {value!r} ({type(value).__name__})")
-    v = float(value)
-    if not (0.0 <= v <= 1.0) or (v == 1.0 and not upper_inclusive):
-        bound = "[0, 1]" if upper_inclusive else "[0, 1)"
-        raise ValueError(f"{where}: {name} must be in {bound}, got {value!r}")
-    return v
 
 
 class Layer:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layer import SpatialLayer, check_fraction
-from .validation import as_float_dtype, check_int
+from .layer import SpatialLayer
+from .validation import as_float_dtype, check_fraction, check_int
 
 _AXES = (0, 2, 3)  # everything but the channel
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .conv import IMPLS
 from .layer import SpatialLayer
-from .validation import as_pair, check_choice
+from .validation import as_pair, check_bool, check_choice
 from .windows import (
     check_windows_touch_input,
     offset_views,
@@ -36,12 +36,6 @@ from .windows import (
     unpad_spatial,
     window_slices,
 )
-
-
-def _check_bool(value, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be a bool, got {value!r} ({type(value).__name__})")
-    return value
 
 
 class _Pool2d(SpatialLayer):
@@ -57,7 +51,7 @@ class _Pool2d(SpatialLayer):
         self.stride = self.kernel_size if stride is None else as_pair(stride, where, "stride", 1)
         self.padding = as_pair(padding, where, "padding", 0)
         self.dilation = as_pair(dilation, where, "dilation", 1)
-        self.ceil_mode = _check_bool(ceil_mode, where, "ceil_mode")
+        self.ceil_mode = check_bool(ceil_mode, where, "ceil_mode")
         self.impl = check_choice(impl, IMPLS, where, "impl")
         for p, k in zip(self.padding, self.kernel_size, strict=True):
             if p > k // 2:
@@ -144,7 +138,7 @@ class MaxPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, impl: str = "im2col", *, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__(kernel_size, stride, padding, impl, dilation, ceil_mode)
-        self.return_indices = _check_bool(return_indices, self.name, "return_indices")
+        self.return_indices = check_bool(return_indices, self.name, "return_indices")
         self.indices: np.ndarray | None = None
 
     def _options(self) -> str:
@@ -242,7 +236,7 @@ class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, impl: str = "im2col", *, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__(kernel_size, stride, padding, impl, 1, ceil_mode)
-        self.count_include_pad = _check_bool(count_include_pad, self.name, "count_include_pad")
+        self.count_include_pad = check_bool(count_include_pad, self.name, "count_include_pad")
         if divisor_override is not None:
             if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
                 raise TypeError(f"{self.name}: divisor_override must be an int or None, got {divisor_override!r}")

@@ -69,3 +69,21 @@ def as_float_dtype(dtype, where: str) -> np.dtype:
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"{where}: dtype must be float32 or float64, got {dt}")
     return dt
+
+
+def check_fraction(value, where: str, name: str, upper_inclusive: bool = True) -> float:
+    """Return ``value`` as float if it is a real number in ``[0, 1]`` (``[0, 1)`` unless ``upper_inclusive``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name} must be a real number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not (0.0 <= v <= 1.0) or (v == 1.0 and not upper_inclusive):
+        bound = "[0, 1]" if upper_inclusive else "[0, 1)"
+        raise ValueError(f"{where}: {name} must be in {bound}, got {value!r}")
+    return v
+
+
+def check_bool(value, where: str, name: str) -> bool:
+    """Return ``value`` if it is a bool (not merely truthy); raise TypeError otherwise."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be a bool, got {value!r} ({type(value).__name__})")
+    return value
