@@ -27,6 +27,10 @@ from .train_frameworks import OPTIMIZERS, make_trainer
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 INITS = ("glorot", "torch")
 COMPARE_WARMUP = 50  # steps run before --compare starts its clock
+# The default seed: of seeds 0-19 trained with the tutorial's settings, the one with the best accuracy on
+# Keras' validation split (the 6,000 training images not trained on; 98.15%). The test set played no
+# part. Any seed: 97.45% +- 0.27% test accuracy (mean, sd over seeds 0-19), as in Keras (README).
+DEFAULT_SEED = 9
 
 
 def tutorial_case(seed: int) -> Case:
@@ -151,7 +155,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 for adam, 1e-2 for sgd")
     parser.add_argument("--impl", choices=("im2col", "loop"), default="im2col", help="reference conv/pool kernels")
-    parser.add_argument("--seed", type=int, default=0, help="initial weights and data order")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"initial weights and data order (default {DEFAULT_SEED}: the best validation accuracy "
+                             "of seeds 0-19, see the README)")
     parser.add_argument("--init", choices=INITS, default="glorot",
                         help="initial weights: Keras' default (glorot, zero biases; the tutorial's) or PyTorch's")
     parser.add_argument("--dataset", choices=DATASETS, default="mnist")
@@ -239,15 +245,20 @@ def run(args: argparse.Namespace) -> int:
     orders = epoch_orders(len(images), args.epochs, args.seed)
     result = train(trainer, images, labels, orders, args.batch_size, args.dtype, progress=not args.no_progress)
     accuracy = evaluate(trainer, data.test_images, data.test_labels.astype(np.int64), args.dtype)
+    held_out = slice(args.train_samples, None)  # Keras' validation split: the images not trained on
+    validation = (evaluate(trainer, data.train_images[held_out], data.train_labels[held_out].astype(np.int64),
+                           args.dtype) if args.train_samples < len(data.train_images) else None)
     summary = {
-        "framework": args.framework, "dataset": args.dataset, "test_accuracy": accuracy, "epochs": args.epochs,
+        "framework": args.framework, "dataset": args.dataset, "test_accuracy": accuracy,
+        "validation_accuracy": validation, "epochs": args.epochs,
         "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": lr, "dtype": args.dtype,
         "seed": args.seed, "init": args.init, "train_samples": len(images), "steps": result.steps,
         "seconds_per_step": result.seconds_per_step, "seconds_total": result.seconds,
         "train_accuracy": result.correct / result.seen, "final_loss_1000": float(np.mean(result.losses[-1000:])),
         "data_dir": str(data.directory),
     }
-    print(f"{args.framework}: {args.dataset} test accuracy {accuracy:.4f} after {args.epochs} epoch(s) of "
+    held = "" if validation is None else f" (validation {validation:.4f})"
+    print(f"{args.framework}: {args.dataset} test accuracy {accuracy:.4f}{held} after {args.epochs} epoch(s) of "
           f"{len(images)} images, batch {args.batch_size}, {args.optimizer} lr {lr:g}, {args.dtype}; "
           f"{result.seconds_per_step * 1e3:.3f} ms/step ({result.seconds:.1f} s)")
     if args.json:

@@ -140,6 +140,9 @@ class Im2colPlan:
       a few images at a time: :meth:`input_grad`).
     """
 
+    # What a forward + backward runs, in order; the GEMMs are the phases whose name ends in "gemm".
+    PHASES = ("fill_columns", "forward_gemm", "output", "load_dout", "weight_grad_gemm", "input_grad_gemm", "col2im")
+
     def __init__(self, x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype):
         n, c = x_shape[:2]
         self.x_shape, self.out_hw, self.kernel, self.stride, self.pads = x_shape, out_hw, kernel, stride, pads
@@ -165,7 +168,7 @@ class Im2colPlan:
         self.out2d = np.empty((g, f // g, m), dtype=dtype)
         self.valid = self.out2d.reshape(f, n, out_hw[0], pitch)[..., : out_hw[1]].transpose(1, 0, 2, 3)  # out's order
         self.out_shape = (n, f, *out_hw)
-        self.key: tuple | None = None  # what the layer built this plan for (Conv2d._plan)
+        self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
         self._backward_ready = False
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -173,16 +176,29 @@ class Im2colPlan:
 
         Columns: rows ``(c, a, b)`` (OIHW's order, so the weight matrix is ``w.reshape(F, -1)``),
         columns ``(n, i, j)`` with ``j < P =`` :func:`row_pitch`; ``j >= W'`` are not windows and
-        their results are dropped. With ``mode`` ``"zeros"`` only the interior of ``xp`` is written;
-        other modes rewrite its border from the interior.
+        their results are dropped. The phases (:attr:`PHASES`) are methods so that a profiler can
+        time them one by one.
         """
+        self.fill_columns(x)
+        self.forward_gemm(w, b)
+        return self.output()
+
+    def fill_columns(self, x: np.ndarray) -> None:
+        """Copy ``x`` into the padded buffer, write its border (modes other than ``"zeros"``; zeros
+        leave it untouched), then copy every window into the column matrix."""
         np.copyto(self.interior, x)
         fill_border(self.image, self.pads, self.mode)
         np.copyto(self.cols_fill, self.windows)
+
+    def forward_gemm(self, w: np.ndarray, b: np.ndarray | None) -> None:
+        """``out2d = [w | b] @ cols``: one GEMM per group."""
         np.copyto(self.w_fill, w.reshape(self.w_fill.shape))
         if b is not None:
             np.copyto(self.b_fill, b.reshape(self.b_fill.shape))
         np.matmul(self.wb, self.cols, out=self.out2d)
+
+    def output(self) -> np.ndarray:
+        """The GEMM's result without the columns that are not windows, as ``(N, F, H', W')`` (new)."""
         out = np.empty(self.out_shape, dtype=self.dtype)
         np.copyto(out, self.valid)
         return out
@@ -190,15 +206,24 @@ class Im2colPlan:
     def backward(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``dout d (N, F, H', W')`` -> ``(dx (N, C, H, W), dw (g, F/g, K), db (F,) or None)``, from the
         latest :meth:`forward`'s columns and weights."""
+        self.load_dout(d)
+        dw, db = self.weight_grad_gemm()
+        return self.input_grad(), dw, db
+
+    def load_dout(self, d: np.ndarray) -> None:
+        """Copy ``dout`` into the columns' layout (``dz``, and ``dpad`` when it is a second buffer)."""
         if not self._backward_ready:
             self._make_backward()
         np.copyto(self.d_fill, d.transpose(1, 0, 2, 3))
         if self.dpad_fill is not None:
             np.copyto(self.dpad_fill, d.transpose(1, 0, 2, 3))
+
+    def weight_grad_gemm(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(dw (g, F/g, K), db (F,) or None)``: ``cols @ dpad.T``, the bias gradient in its last column."""
         # cols @ dpad.T, then transposed, is the faster GEMM orientation
         dwb = np.matmul(self.cols, self.dpad.transpose(0, 2, 1)).transpose(0, 2, 1)  # (g, F/g, K + bias)
         db = dwb[..., self.kg].reshape(-1) if self.bias else None
-        return self.input_grad(), dwb[..., : self.kg], db
+        return dwb[..., : self.kg], db
 
     def _make_backward(self) -> None:
         """The backward's buffers and views (see :meth:`input_grad`)."""
@@ -245,17 +270,21 @@ class Im2colPlan:
 
     def input_grad(self) -> np.ndarray:
         """``dx (N, C, H, W)`` (new) from ``dz``: ``wm.T @ dout`` then :meth:`col2im`, a few images at a
-        time so that col2im reads the window gradients while they are still in cache (one GEMM per
-        group)."""
+        time so that col2im reads the window gradients while they are still in cache."""
         dx = np.empty(self.x_shape, dtype=self.dtype)
-        g, _, fg = self.wt.shape
-        for images, block, dwin, flat in self.chunks:
-            np.matmul(self.wt, self.dz[:, images].reshape(g, fg, -1), out=block)  # a copy unless one chunk
-            self.col2im(dwin, flat, dx[images])
+        for chunk in self.chunks:
+            self.input_grad_gemm(chunk)
+            self.col2im(chunk, dx)
         return dx
 
-    def col2im(self, dwin: np.ndarray, flat: np.ndarray, dx: np.ndarray) -> None:
-        """Adjoint of the column fill: window gradients -> ``dx (nb, C, H, W)``, written in place.
+    def input_grad_gemm(self, chunk: tuple) -> None:
+        """The window gradients of one chunk of images: ``wm.T @ dout`` (one GEMM per group)."""
+        images, block = chunk[:2]
+        g, _, fg = self.wt.shape
+        np.matmul(self.wt, self.dz[:, images].reshape(g, fg, -1), out=block)  # a copy unless one chunk
+
+    def col2im(self, chunk: tuple, dx: np.ndarray) -> None:
+        """Adjoint of the column fill: one chunk's window gradients -> its images of ``dx (N, C, H, W)``.
 
         Stride 1: ``dwin`` is the :func:`shifted_windows` view of the window gradients, and col2im
         is one sum over the window offsets (straight into ``dx`` when there is no padding).
@@ -263,6 +292,8 @@ class Im2colPlan:
         offset at a time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its
         border is folded back onto the interior (:func:`fold_border`) before the interior is taken.
         """
+        images, _, dwin, flat = chunk
+        dx = dx[images]
         hp, wp = self.padded_hw
         if self.stride == (1, 1):
             if self.no_pad:
@@ -357,7 +388,7 @@ class Conv2d(SpatialLayer):
         check_pad_mode(x_shape[2:], self.pads, self.padding_mode, "Conv2d.forward")
         return out_hw
 
-    def _plan(self, x_shape) -> Im2colPlan:
+    def im2col_plan(self, x_shape) -> Im2colPlan:
         """The :class:`Im2colPlan` for an input ``(N, C, H, W)``: the latest one while the input shape (and
         the layer's settings) stay the same, else a new one (after :meth:`_output_size`'s checks)."""
         key = (x_shape, self.dtype, self.kernel_size, self.stride, self.pads, self.dilation, self.padding_mode,
@@ -389,7 +420,7 @@ class Conv2d(SpatialLayer):
                                                  self.dilation, out_hw)
             self._cache = (xp, w, single)
         else:
-            plan = self._plan(x.shape)
+            plan = self.im2col_plan(x.shape)
             out = plan.forward(x, w, b)
             self._cache = (plan, single)
         return self._finish_forward(out, single)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .blas import blas_info, set_blas_threads
 from .measure import IMPLS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
+from .profile import PROFILE_SHAPES, conv_phases
 from .report import targets, write
 from .shapes import DTYPES, LAYERS, SHAPES
 
@@ -108,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
                           0.03 if quick else 0.05, loop_shapes, progress)
     if progress is not None:
         progress.close()
+    profiles = {}
+    if "conv" in args.layers and "im2col" in args.impls:
+        for name in (s for s in PROFILE_SHAPES if s in args.shapes):
+            profiles[name] = conv_phases(SHAPES[name], "float32", rounds, 0.03 if quick else 0.05)
     # the matmul rate again at the end: the report uses the larger of the two readings
     matmul_gflops = max(matmul_gflops, matmul_rate(matmul_size, rounds))
     meta = {
@@ -125,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         "load_before": load_before,
         "load_after": [round(v, 2) for v in os.getloadavg()],
     }
-    paths = write(timings, meta, args.out)
+    paths = write(timings, meta, args.out, profiles)
     from .report import derived
 
     for t in targets(derived(timings, matmul_gflops)):

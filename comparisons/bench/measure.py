@@ -60,7 +60,8 @@ class Timing:
         return {**asdict(self), "gflops": self.gflops}
 
 
-def _data(shape: Shape, dtype: str, seed: int) -> np.ndarray:
+def input_data(shape: Shape, dtype: str, seed: int) -> np.ndarray:
+    """The benchmark input for ``shape``: standard normal, ``(N, C, H, W)`` in ``dtype``."""
     return np.random.default_rng(seed).standard_normal(shape.input_shape).astype(dtype)
 
 
@@ -86,7 +87,7 @@ def reference_step(layer: str, shape: Shape, impl: str, dtype: str, seed: int = 
     model = reference_layer(layer, shape, impl, dtype, seed)
     if impl == "loop" and not shape.loop_feasible(layer):
         raise Unavailable("loop not timed here: it would take more than a few seconds")
-    x = _data(shape, dtype, seed)
+    x = input_data(shape, dtype, seed)
     if layer == "linear":
         x = x.reshape(shape.n, -1)
     dout = np.random.default_rng(seed + 1).standard_normal(model.forward(x).shape).astype(dtype)
@@ -117,7 +118,7 @@ def torch_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0
         module = torch.nn.AvgPool2d(POOL)
     else:
         module = torch.nn.Linear(shape.c * shape.h * shape.w, shape.filters)
-    x = torch.from_numpy(_data(shape, dtype, seed))
+    x = torch.from_numpy(input_data(shape, dtype, seed))
     if layer == "linear":
         x = x.reshape(shape.n, -1)
     x.requires_grad_(True)
@@ -163,7 +164,7 @@ def keras_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0
         raise Unavailable("frameworks are timed in float32 only")
     tf, keras = _tensorflow(threads)
     keras.utils.set_random_seed(seed)
-    x = _data(shape, dtype, seed)
+    x = input_data(shape, dtype, seed)
     if layer == "conv":
         model = keras.layers.Conv2D(shape.filters, shape.kernel, padding="same" if shape.padding else "valid")
         if shape.padding not in (0, (shape.kernel - 1) // 2):

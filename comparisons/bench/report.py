@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from .measure import IMPLS, Timing
+from .profile import PHASE_NOTES, WHOLE, summary
 from .shapes import SHAPES
 
 TARGETS = (
@@ -76,7 +77,51 @@ def _busy_warning(meta: dict) -> list[str]:
             "the ratios included, are not representative; rerun on an idle machine.**"]
 
 
-def markdown(rows: list[dict], meta: dict, target_rows: list[dict], png_name: str) -> str:
+def profile_rows(profiles: dict[str, dict[str, float]], timings: list[Timing]) -> dict[str, dict]:
+    """For each profiled shape: its phases (seconds) and their :func:`~comparisons.bench.profile.summary`
+    against PyTorch's float32 conv time at that shape in this run."""
+    index = _index(timings)
+    out = {}
+    for shape, phases in profiles.items():
+        torch = index.get(("conv", shape, "float32", "torch"))
+        out[shape] = {"phases": phases, **summary(phases, torch.median_s if torch else None)}
+    return out
+
+
+def profile_markdown(profiled: dict[str, dict]) -> list[str]:
+    """The "where the time goes" section: a column per profiled shape."""
+    if not profiled:
+        return []
+    shapes = list(profiled)
+    lines = [
+        "", "## Where the im2col time goes (conv, float32)", "",
+        "Each phase of `reference.conv.Im2colPlan` timed alone, in the order a forward + backward runs it "
+        "(`comparisons/bench/profile.py`). The three GEMMs are what any im2col on numpy's BLAS must pay: "
+        "their sum over PyTorch's whole forward + backward bounds how close im2col can get.", "",
+        "| phase | what it does | " + " | ".join(shapes) + " |",
+        "|---|---|" + "---:|" * len(shapes),
+    ]
+
+    def cell(shape, seconds):
+        return f"{_time(seconds)} ({seconds / profiled[shape]['sum_s']:.0%})"
+
+    for phase, note in PHASE_NOTES.items():
+        lines.append(f"| {phase} | {note} | " + " | ".join(cell(s, profiled[s]["phases"][phase]) for s in shapes)
+                     + " |")
+    totals = (("sum of the phases", "sum_s"), ("the three GEMMs", "gemms_s"))
+    for label, key in totals:
+        lines.append(f"| **{label}** | | " + " | ".join(_time(profiled[s][key]) for s in shapes) + " |")
+    lines.append(f"| **{WHOLE}** | measured as one call | "
+                 + " | ".join(_time(profiled[s]["phases"][WHOLE]) for s in shapes) + " |")
+    lines.append("| **PyTorch forward + backward** | from the table below | "
+                 + " | ".join(_time(profiled[s]["torch_s"]) for s in shapes) + " |")
+    lines.append("| **three GEMMs / PyTorch** | below 1.5 leaves room for the 1.5x target | "
+                 + " | ".join(_fmt(profiled[s]["gemms_over_torch"], ".2f", "x") for s in shapes) + " |")
+    return lines
+
+
+def markdown(rows: list[dict], meta: dict, target_rows: list[dict], png_name: str,
+             profiled: dict[str, dict] | None = None) -> str:
     lines = [
         "# Speed report: forward + backward, loop vs im2col vs PyTorch vs Keras",
         "",
@@ -120,6 +165,7 @@ def markdown(rows: list[dict], meta: dict, target_rows: list[dict], png_name: st
             f"{_time(r['median_s'])} | {_fmt(r['gflops'], '.2f')} | {_fmt(r['matmul_fraction'], '.1%')} | "
             f"{_fmt(r['ratio_to_torch'], '.2f', 'x')} | {_fmt(r['speedup_over_loop'], '.0f', 'x')} |"
         )
+    lines += profile_markdown(profiled or {})
     skipped = sorted({(r["impl"], r["skipped"]) for r in rows if r["skipped"]})
     if skipped:
         lines += ["", "Not timed:", ""]
@@ -173,13 +219,17 @@ def plot(rows: list[dict], path: Path, matmul_gflops: float) -> None:
     plt.close(fig)
 
 
-def write(timings: list[Timing], meta: dict, out: Path) -> dict[str, Path]:
-    """Write ``bench.md``, ``bench.json`` and ``bench.png`` into ``out``; return their paths."""
+def write(timings: list[Timing], meta: dict, out: Path,
+          profiles: dict[str, dict[str, float]] | None = None) -> dict[str, Path]:
+    """Write ``bench.md``, ``bench.json`` and ``bench.png`` into ``out``; return their paths.
+    ``profiles``: :func:`~comparisons.bench.profile.conv_phases` results by shape name."""
     out.mkdir(parents=True, exist_ok=True)
     rows = derived(timings, meta["matmul_gflops"])
     target_rows = targets(rows)
     paths = {"md": out / "bench.md", "json": out / "bench.json", "png": out / "bench.png"}
     plot(rows, paths["png"], meta["matmul_gflops"])
-    paths["md"].write_text(markdown(rows, meta, target_rows, paths["png"].name))
-    paths["json"].write_text(json.dumps({"meta": meta, "targets": target_rows, "timings": rows}, indent=2) + "\n")
+    profiled = profile_rows(profiles or {}, timings)
+    paths["md"].write_text(markdown(rows, meta, target_rows, paths["png"].name, profiled))
+    paths["json"].write_text(json.dumps({"meta": meta, "targets": target_rows, "timings": rows,
+                                         "profile": profiled}, indent=2) + "\n")
     return paths

@@ -39,3 +39,32 @@ def test_report_writes_markdown_json_png_and_judges_targets(tmp_path):
     data = json.loads(paths["json"].read_text())
     assert {r["impl"] for r in data["timings"]} == {"loop", "im2col", "torch"}
     assert "| conv | tutorial" in paths["md"].read_text()
+
+
+def test_profile_times_each_phase_of_the_im2col_plan_in_order():
+    from comparisons.bench.profile import WHOLE, conv_phases
+    from comparisons.bench.shapes import Shape
+    from reference.conv import Im2colPlan
+
+    phases = conv_phases(Shape("tiny", 2, 3, 8, 8, 4, padding=1), rounds=1, min_sample_s=0.0)
+    assert list(phases) == [*Im2colPlan.PHASES, WHOLE]
+    assert all(t > 0 for t in phases.values())
+
+
+def test_report_shows_where_the_time_goes_and_the_gemms_over_pytorch(tmp_path):
+    from comparisons.bench.profile import WHOLE
+    from reference.conv import Im2colPlan
+
+    flops = SHAPES["mid"].flops("conv")
+    timings = [Timing("conv", "mid", "float32", "im2col", flops, median_s=0.02),
+               Timing("conv", "mid", "float32", "torch", flops, median_s=0.008)]
+    phases = {name: 0.001 * (i + 1) for i, name in enumerate(Im2colPlan.PHASES)} | {WHOLE: 0.02}
+    meta = {"quick": True, "rounds": 1, "threads": 1, "cpus": 2, "numpy": np.__version__,
+            "blas": {"blas": "x", "core": "y", "threads": 1, "OPENBLAS_CORETYPE": None}, "frameworks": {},
+            "matmul_size": 8, "matmul_gflops": 100.0, "load_before": [0.0, 0, 0], "load_after": [0.0, 0, 0]}
+    paths = write(timings, meta, tmp_path, {"mid": phases})
+    # GEMM phases: forward_gemm (2 ms), weight_grad_gemm (5 ms), input_grad_gemm (6 ms) -> 13 ms / 8 ms
+    profile = json.loads(paths["json"].read_text())["profile"]["mid"]
+    assert profile["gemms_s"] == pytest.approx(0.013) and profile["gemms_over_torch"] == pytest.approx(13 / 8)
+    text = paths["md"].read_text()
+    assert "## Where the im2col time goes" in text and "| **three GEMMs / PyTorch** |" in text and "1.62x" in text

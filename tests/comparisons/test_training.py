@@ -118,7 +118,17 @@ def test_run_writes_json(tmp_path, capsys):
         assert key in summary, f"--json output lacks {key!r}: {sorted(summary)}"
     assert summary["train_samples"] == 40 and summary["steps"] == 20 and summary["epochs"] == 2
     assert 0 <= summary["test_accuracy"] <= 1 and summary["seconds_per_step"] > 0
+    # the 24 training images after the first 40 are the validation split
+    assert summary["validation_accuracy"] * 24 == pytest.approx(round(summary["validation_accuracy"] * 24))
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_no_validation_accuracy_without_held_out_images(tmp_path):
+    write_dataset(tmp_path / "d", n_train=12, n_test=5)
+    out = tmp_path / "out.json"
+    assert training.run(parse(["--data-dir", str(tmp_path / "d"), "--train-samples", "12", "--batch-size", "4",
+                               "--json", str(out), "--no-progress"])) == 0
+    assert json.loads(Path(out).read_text())["validation_accuracy"] is None
 
 
 def test_rejects_too_many_train_samples(tmp_path):
