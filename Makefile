@@ -16,7 +16,7 @@ report: $(STAMP)
 	$(VENV)/bin/cnnref report --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -p no:cacheprovider
+	CNNREF_REQUIRE_FRAMEWORKS=1 $(PY) -m pytest -n 2 -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks/ --benchmark-only --benchmark-autosave -p no:cacheprovider

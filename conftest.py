@@ -2,7 +2,8 @@
 
 ``--framework torch`` / ``--framework keras`` (repeatable) keeps only those
 frameworks' comparisons; without the option every installed framework runs and a
-missing one is skipped with the reason.
+missing one is skipped with the reason (or fails, with ``CNNREF_REQUIRE_FRAMEWORKS=1``:
+:mod:`tests.frameworks`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from comparisons.frameworks import FRAMEWORKS, FrameworkUnavailable, load_adapter, quiet_tensorflow
+from comparisons.frameworks import FRAMEWORKS, quiet_tensorflow
+from tests.frameworks import adapter_or_skip
 
 quiet_tensorflow()
 # One thread per test process: ``make test`` runs two processes on two cores.
@@ -46,18 +48,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _adapter(framework: str):
-    try:
-        adapter = load_adapter(framework)
-    except FrameworkUnavailable as exc:
-        pytest.skip(str(exc))
-    return adapter
-
-
 @pytest.fixture(scope="session")
 def torch_adapter():
     """The PyTorch adapter, imported once per test process (skips when torch is missing)."""
-    adapter = _adapter("torch")
+    adapter = adapter_or_skip("torch")
     import torch
 
     torch.set_num_threads(1)
@@ -67,4 +61,4 @@ def torch_adapter():
 @pytest.fixture(scope="session")
 def keras_adapter():
     """The Keras adapter, imported once per test process (skips when tensorflow is missing)."""
-    return _adapter("keras")
+    return adapter_or_skip("keras")

@@ -8,6 +8,9 @@ from types import ModuleType
 
 FRAMEWORKS = ("torch", "keras")
 _MODULES = {"torch": "comparisons.torch_adapter", "keras": "comparisons.keras_adapter"}
+# the packages whose absence makes a framework unavailable (any other ImportError is a bug to show)
+PACKAGES = {"torch": ("torch",), "keras": ("keras", "tensorflow")}
+REQUIRE_VAR = "CNNREF_REQUIRE_FRAMEWORKS"  # set to 1: tests fail, instead of skipping, without a framework
 
 
 class FrameworkUnavailable(RuntimeError):
@@ -29,4 +32,11 @@ def load_adapter(framework: str) -> ModuleType:
     try:
         return importlib.import_module(_MODULES[framework])
     except ImportError as exc:
+        if not missing_package(exc, PACKAGES[framework]):
+            raise  # an import error inside the project's own code is a bug, not a missing framework
         raise FrameworkUnavailable(f"{framework} is not installed here ({exc})") from exc
+
+
+def missing_package(exc: ImportError, packages: tuple[str, ...]) -> bool:
+    """Whether ``exc`` says one of ``packages`` (or a module inside one) cannot be imported."""
+    return (exc.name or "").split(".")[0] in packages

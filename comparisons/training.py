@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -109,7 +110,7 @@ def train(trainer, images: np.ndarray, labels: np.ndarray, orders: list[np.ndarr
     The clock starts after ``warmup`` steps (tracing, first-touch allocations).
     """
     result = TrainResult()
-    total = sum(-(-len(o) // batch_size) for o in orders)
+    total = sum(planned_steps(len(o), batch_size, 1) for o in orders)
     total = total if max_steps is None else min(total, max_steps)
     bar = None
     if progress:
@@ -124,6 +125,9 @@ def train(trainer, images: np.ndarray, labels: np.ndarray, orders: list[np.ndarr
                 result.stamps.append(time.perf_counter())
             idx = order[s:s + batch_size]
             loss, correct = trainer.step(scaled(images[idx], dtype), labels[idx])
+            if not math.isfinite(loss):
+                raise ValueError(f"the loss is {loss} at step {result.steps + 1} of {trainer.name}: training "
+                                 f"diverged (is the learning rate too large?)")
             result.losses.append(loss)
             result.correct += correct
             result.seen += len(idx)
@@ -150,24 +154,26 @@ def evaluate(trainer, images: np.ndarray, labels: np.ndarray, dtype: str, batch:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training images (default 1)")
+    parser.add_argument("--batch-size", type=int, default=1, help="images per step (default 1, the tutorial's)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="default adam (the tutorial's)")
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 for adam, 1e-2 for sgd")
-    parser.add_argument("--impl", choices=("im2col", "loop"), default="im2col", help="reference conv/pool kernels")
+    parser.add_argument("--impl", choices=("im2col", "loop"), default=None,
+                        help="the reference's conv/pool kernels (default im2col; --framework reference only)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"initial weights and data order (default {DEFAULT_SEED}: the best validation accuracy "
                              "of seeds 0-19, see the README)")
     parser.add_argument("--init", choices=INITS, default="glorot",
                         help="initial weights: Keras' default (glorot, zero biases; the tutorial's) or PyTorch's")
-    parser.add_argument("--dataset", choices=DATASETS, default="mnist")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="default mnist")
     parser.add_argument("--data-dir", default=None,
                         help="folder with the four IDX files (.gz or raw); default: $CNNREF_DATA_DIR, then "
                              "~/.cache/cnnref/<dataset> (downloaded there when missing)")
     parser.add_argument("--train-samples", type=int, default=54000,
                         help="train on the first N images (54000: Keras' validation_split=0.1)")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--framework", choices=("reference", *FRAMEWORKS), default="reference")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
+    parser.add_argument("--framework", choices=("reference", *FRAMEWORKS), default="reference",
+                        help="train in this framework from the same weights and order (default reference)")
     parser.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--compare", action="store_true",
@@ -175,19 +181,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=2000, help="steps per framework for --compare")
 
 
-def _check(args: argparse.Namespace, n_train: int) -> None:
+def _check_args(args: argparse.Namespace) -> None:
+    """The numeric flags, before anything is loaded."""
     for name in ("epochs", "batch_size", "train_samples", "steps"):
         if getattr(args, name) < 1:
             raise SystemExit(f"cnnref train: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.train_samples > n_train:
-        raise SystemExit(f"cnnref train: --train-samples must be <= {n_train} (the training set), "
+    if args.seed < 0:
+        raise SystemExit(f"cnnref train: --seed must be >= 0, got {args.seed}")
+    if args.lr is not None and not 0 < args.lr < math.inf:
+        raise SystemExit(f"cnnref train: --lr must be a finite number > 0, got {args.lr}")
+
+
+def _check_data(args: argparse.Namespace, data) -> None:
+    """The data against the flags and the tutorial CNN: 28x28 images, labels 0-9, a test set."""
+    if args.train_samples > len(data.train_images):
+        raise SystemExit(f"cnnref train: --train-samples must be <= {len(data.train_images)} (the training set), "
                          f"got {args.train_samples}")
+    for split, images, labels in (("train", data.train_images, data.train_labels),
+                                  ("test", data.test_images, data.test_labels)):
+        if images.shape[1:] != (28, 28):
+            raise SystemExit(f"cnnref train: the tutorial CNN takes 28x28 images; the {split} images in "
+                             f"{data.directory} are {images.shape[1]}x{images.shape[2]}")
+        if not len(labels):
+            raise SystemExit(f"cnnref train: the {split} set in {data.directory} is empty")
+        if labels.max() >= 10:
+            raise SystemExit(f"cnnref train: labels must be 0-9 (ten classes); the {split} labels in "
+                             f"{data.directory} go up to {labels.max()}")
+
+
+def planned_steps(n_images: int, batch_size: int, epochs: int, max_steps: int | None = None) -> int:
+    """Steps of ``epochs`` passes over ``n_images`` in batches (the last one may be short), at most ``max_steps``."""
+    total = epochs * -(-n_images // batch_size)
+    return total if max_steps is None else min(total, max_steps)
 
 
 def compare(args, case, params, images, labels, lr) -> list[dict]:
     """``--steps`` steps per framework from the same weights and order: seconds/step (median of five
     chunks) and how far each framework's per-step losses are from the reference's."""
     orders = epoch_orders(len(images), args.epochs, args.seed)
+    steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps)
+    if steps < 2:
+        raise SystemExit(f"cnnref train --compare: needs at least 2 steps to time, the data and flags give {steps}")
     rows, losses = [], {}
     runs = [("reference", {}), ("torch", None), ("keras", None), ("reference", {"eps_hat": True})]
     for framework, options in runs:
@@ -197,8 +231,8 @@ def compare(args, case, params, images, labels, lr) -> list[dict]:
         except FrameworkUnavailable as exc:
             rows.append({"framework": framework, "skipped": str(exc)})
             continue
-        result = train(trainer, images, labels, orders, args.batch_size, args.dtype, max_steps=args.steps,
-                       warmup=min(COMPARE_WARMUP, args.steps - 1))
+        result = train(trainer, images, labels, orders, args.batch_size, args.dtype, max_steps=steps,
+                       warmup=min(COMPARE_WARMUP, steps // 2))
         losses[label] = np.array(result.losses)
         rows.append({"framework": label, "steps": result.steps, "seconds_per_step": result.median_seconds_per_step()})
     # Keras' Adam puts eps before the bias correction: compare it with the reference doing the same.
@@ -211,8 +245,8 @@ def compare(args, case, params, images, labels, lr) -> list[dict]:
     return rows
 
 
-def _print_compare(rows: list[dict], args) -> None:
-    print(f"{args.steps} steps, batch {args.batch_size}, {args.optimizer}, {args.dtype}")
+def _print_compare(rows: list[dict], args, steps: int) -> None:
+    print(f"{steps} steps, batch {args.batch_size}, {args.optimizer}, {args.dtype}")
     print(f"{'framework':<24} {'ms/step':>9} {'max rel loss diff vs reference':>32}")
     for row in rows:
         if "skipped" in row:
@@ -223,21 +257,28 @@ def _print_compare(rows: list[dict], args) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    if args.impl is not None and args.framework != "reference":
+        raise SystemExit(f"cnnref train: --impl chooses the reference's kernels; it does not apply to "
+                         f"--framework {args.framework}")
+    if args.compare and args.framework != "reference":
+        raise SystemExit("cnnref train: --compare runs the reference, torch and keras; drop --framework")
     data = load_dataset(args.dataset, args.data_dir)
-    _check(args, len(data.train_images))
+    _check_data(args, data)
     lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
     images, labels = data.train_images[:args.train_samples], data.train_labels[:args.train_samples].astype(np.int64)
     case = tutorial_case(args.seed)
     params = initial_params(case, args.dtype, args.init)
     if args.compare:
         rows = compare(args, case, params, images, labels, lr)
-        _print_compare(rows, args)
+        steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps)
+        _print_compare(rows, args, steps)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"compare": rows, "steps": args.steps, "batch_size": args.batch_size,
+                json.dump({"compare": rows, "steps": steps, "batch_size": args.batch_size,
                            "optimizer": args.optimizer, "dtype": args.dtype}, f, indent=2)
         return 0
-    options = {"impl": args.impl} if args.framework == "reference" else {}
+    options = {"impl": args.impl or "im2col"} if args.framework == "reference" else {}
     try:
         trainer = make_trainer(args.framework, case, params, args.dtype, args.optimizer, lr, **options)
     except FrameworkUnavailable as exc:

@@ -15,15 +15,29 @@ from .frameworks import FRAMEWORKS, FrameworkUnavailable, load_adapter
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--framework", action="append", choices=FRAMEWORKS,
                         help="compare against this framework only (repeatable; default: all)")
-    parser.add_argument("--layer", action="append", help="only cases of this layer (e.g. Conv2d; repeatable)")
+    parser.add_argument("--layer", action="append", choices=layer_families(), metavar="LAYER",
+                        help="only cases of this layer and its variants, e.g. Conv2d (with Conv2d(grouped), ...); "
+                             "repeatable; one of: " + ", ".join(layer_families()))
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every record as a JSON list")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table as Markdown")
     parser.add_argument("--all-rows", action="store_true", help="one row per quantity (default: per layer)")
 
 
+def family(layer: str) -> str:
+    """A case's layer name without its variant: ``"Conv2d(grouped)"`` -> ``"Conv2d"``."""
+    return layer.split("(")[0]
+
+
+def layer_families() -> list[str]:
+    """Every name ``--layer`` takes: the case matrix's layers and their families."""
+    names = {c.layer for c in cases.all_cases()}
+    return sorted(names | {family(n) for n in names})
+
+
 def verify(frameworks, layers=None, progress=True):
-    """Run the matrix. Returns ``(records, skipped)``; ``skipped`` maps framework -> {reason: count}."""
-    selected = [c for c in cases.all_cases() if not layers or c.layer in layers]
+    """Run the matrix. Returns ``(records, skipped)``; ``skipped`` maps framework -> {reason: count}.
+    ``layers``: case layer names or families (:func:`family`); None for all."""
+    selected = [c for c in cases.all_cases() if not layers or c.layer in layers or family(c.layer) in layers]
     records, skipped = [], defaultdict(lambda: defaultdict(int))
     for framework in frameworks:
         try:
@@ -103,4 +117,7 @@ def run(args: argparse.Namespace) -> int:
                          for reason, n in rs.items()]
         args.markdown.write_text("# Verification\n\n" + format_table(rows, args.all_rows, markdown=True)
                                  + f"\n\n{len(records)} records, {len(failed)} failed.\n\n" + "\n".join(skipped_lines))
+    if not records:
+        print("nothing was compared (every selected case was skipped): not a pass", file=sys.stderr)
+        return 1
     return 1 if failed else 0

@@ -61,13 +61,12 @@ class Sigmoid(Layer):
         x = self._input(x)
         e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
         y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        self._cache = y
+        self._cache = y * (1 - y)  # the derivative, not y: the caller may change y in place
         self._out_shape = x.shape
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        y = self._cache
-        return self._upstream(dout) * (y * (1 - y))
+        return self._upstream(dout) * self._cache
 
 
 class Tanh(Layer):
@@ -78,10 +77,10 @@ class Tanh(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        self._cache = np.tanh(x)
+        y = np.tanh(x)
+        self._cache = 1 - y * y  # the derivative, not y: the caller may change y in place
         self._out_shape = x.shape
-        return self._cache
+        return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        y = self._cache
-        return self._upstream(dout) * (1 - y * y)
+        return self._upstream(dout) * self._cache

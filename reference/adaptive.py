@@ -108,7 +108,7 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
         indices = np.empty((n, c, oh, ow), dtype=np.int64)
         for i, (r0, r1) in enumerate(adaptive_bounds(h, oh)):
             for j, (c0, c1) in enumerate(adaptive_bounds(w, ow)):
-                region = x[:, :, r0:r1, c0:c1].reshape(n, c, -1)
+                region = x[:, :, r0:r1, c0:c1].reshape(n, c, (r1 - r0) * (c1 - c0))
                 k = region.argmax(axis=-1)
                 out[:, :, i, j] = np.take_along_axis(region, k[..., None], axis=-1)[..., 0]
                 a, b = np.divmod(k, c1 - c0)
@@ -128,7 +128,8 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
         n, c, h, w = x_shape
         dx = np.zeros((n * c, h * w), dtype=dout.dtype)
         rows = np.arange(n * c)[:, None]
-        np.add.at(dx, (rows, indices.reshape(n * c, -1)), dout.reshape(n * c, -1))
+        cells = indices.size // max(n * c, 1)  # output cells per plane (explicit: n * c may be 0)
+        np.add.at(dx, (rows, indices.reshape(n * c, cells)), dout.reshape(n * c, cells))
         dx = dx.reshape(x_shape)
         return dx[0] if single else dx
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layer import SpatialLayer
-from .validation import as_float_dtype, as_pair, check_choice, check_int
+from .validation import as_float_dtype, as_pair, check_bool, check_choice, check_int
 from .windows import (
     PAD_MODES,
     Pads,
@@ -353,7 +353,7 @@ class Conv2d(SpatialLayer):
                 raise ValueError(f"Conv2d: {name} must be divisible by groups={self.groups}, got {name}={value}")
         self.impl = check_choice(impl, IMPLS, where, "impl")
         self.dtype = as_float_dtype(dtype, where)
-        self.use_bias = bool(bias)
+        self.use_bias = check_bool(bias, where, "bias")
         gen = default_rng(rng)
         fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / np.sqrt(fan_in)

@@ -192,7 +192,8 @@ def load_dataset(dataset: str = "mnist", data_dir: str | os.PathLike | None = No
         download(dataset, found)
     if found is None:
         raise DataError(f"load_dataset: {dataset} files ({', '.join(FILES.values())}, raw or .gz) not found in "
-                        f"{', '.join(map(str, dirs))}; pass --data-dir or set {ENV_VAR}")
+                        f"{', '.join(map(str, dirs))}; "
+                        + ("check the folder given" if data_dir is not None else f"pass --data-dir or set {ENV_VAR}"))
     arrays = {key: read_idx(find_file(found, stem), MAGIC[key.split("_")[1]]) for key, stem in FILES.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

@@ -4,13 +4,18 @@ As in the tutorial, ``forward(x)`` caches what ``backward`` needs and
 ``backward(dout)`` returns ``dx``; parameter gradients land in ``self.grads``
 under the same keys as ``self.params``. ``buffers`` hold state that is not trained
 (batch norm's running statistics), as PyTorch's buffers.
+
+Aliasing: the array ``forward`` returns belongs to the caller, who may change it in place before
+``backward``. Like the tutorial, a layer may keep a reference to (a view of) its *input* until
+``backward``: change an input in place only after the backward pass (PyTorch raises in that case;
+numpy cannot tell).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .validation import as_float_array, check_ndim, check_shape
+from .validation import FLOAT_CHARS, as_float_array, check_ndim, check_shape
 
 
 class Layer:
@@ -50,7 +55,7 @@ class Layer:
     # expected dtype and shape) inline and only then calls the validators, which raise the errors.
     def _input(self, x, dtype=None) -> np.ndarray:
         """Validate ``x`` as a real float array, cast to ``dtype`` when given."""
-        if type(x) is not np.ndarray or x.dtype.kind != "f":
+        if type(x) is not np.ndarray or x.dtype.char not in FLOAT_CHARS:
             x = as_float_array(x, f"{self.name}.forward", "x")
         return x if dtype is None or x.dtype == dtype else x.astype(dtype)
 
@@ -58,7 +63,7 @@ class Layer:
         """Validate ``dout`` against the last forward's output and return it."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
-        if type(dout) is not np.ndarray or dout.dtype.kind != "f":
+        if type(dout) is not np.ndarray or dout.dtype.char not in FLOAT_CHARS:
             dout = as_float_array(dout, f"{self.name}.backward", "dout")
         if dout.shape != self._out_shape:
             check_shape(dout, self._out_shape, f"{self.name}.backward", "dout")
@@ -66,7 +71,9 @@ class Layer:
 
     def _param(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """``self.params[key]`` checked against ``shape`` and seen in ``dtype``."""
-        arr = self.params[key]
+        arr = self.params.get(key)
+        if arr is None:
+            raise KeyError(f"{self.name}.forward: params has no {key!r} (it has {sorted(self.params)})")
         if type(arr) is np.ndarray and arr.dtype == dtype and arr.shape == shape:
             return arr
         arr = as_float_array(arr, f"{self.name}.forward", f"params[{key!r}]")

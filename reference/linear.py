@@ -10,7 +10,7 @@ import numpy as np
 
 from .conv import default_rng
 from .layer import Layer
-from .validation import as_float_dtype, check_int
+from .validation import as_float_dtype, check_bool, check_int
 
 
 def flatten_rows(x: np.ndarray) -> np.ndarray:
@@ -20,7 +20,7 @@ def flatten_rows(x: np.ndarray) -> np.ndarray:
     """
     if x.ndim in (1, 3):
         return x.reshape(1, -1)
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # explicit: an empty batch has no -1 to infer
 
 
 class Flatten(Layer):
@@ -51,7 +51,7 @@ class Linear(Layer):
         self.in_features = check_int(in_features, "Linear", "in_features", 1)
         self.out_features = check_int(out_features, "Linear", "out_features", 1)
         self.dtype = as_float_dtype(dtype, "Linear")
-        self.use_bias = bool(bias)
+        self.use_bias = check_bool(bias, "Linear", "bias")
         gen = default_rng(rng)
         bound = 1.0 / np.sqrt(self.in_features)
         self.params["weight"] = gen.uniform(-bound, bound, (self.in_features, self.out_features)).astype(self.dtype)

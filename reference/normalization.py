@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layer import SpatialLayer
-from .validation import as_float_dtype, check_fraction, check_int
+from .validation import as_float_dtype, check_bool, check_fraction, check_int
 
 _AXES = (0, 2, 3)  # everything but the channel
 
@@ -43,7 +43,7 @@ class BatchNorm2d(SpatialLayer):
             raise ValueError(f"BatchNorm2d: eps must be a positive number, got {eps!r}")
         self.eps = float(eps)
         self.momentum = check_fraction(momentum, "BatchNorm2d", "momentum")
-        self.unbiased_running_var = bool(unbiased_running_var)
+        self.unbiased_running_var = check_bool(unbiased_running_var, "BatchNorm2d", "unbiased_running_var")
         self.dtype = as_float_dtype(dtype, "BatchNorm2d")
         c = self.num_features
         self.params["weight"] = np.ones(c, dtype=self.dtype)

@@ -10,6 +10,8 @@ key in the parameters' dtype. Formulas are PyTorch's (``torch.optim.SGD``/``Adam
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,8 +28,8 @@ class Optimizer:
             if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
                 raise TypeError(f"{where}: params[{key!r}] must be a float ndarray (updated in place), "
                                 f"got {type(value).__name__} {getattr(value, 'dtype', '')}")
-        if not lr > 0:
-            raise ValueError(f"{where}: lr must be > 0, got {lr}")
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+            raise ValueError(f"{where}: lr must be a finite number > 0, got {lr!r}")
         self.params = params
         self.keys = list(params)
         # The arrays themselves, looked up once (as torch.optim holds its tensors): replacing an

@@ -120,7 +120,8 @@ class _Pool2d(SpatialLayer):
     def _loop_forward(self, xp, out_hw):
         out = np.empty((*xp.shape[:2], *out_hw), dtype=xp.dtype)
         for i, j, rows, cols in window_slices(out_hw, self.kernel_size, self.stride, self.dilation):
-            out[:, :, i, j] = self._reduce(xp[:, :, rows, cols].reshape(*xp.shape[:2], -1))
+            region = xp[:, :, rows, cols]
+            out[:, :, i, j] = self._reduce(region.reshape(*region.shape[:2], region.shape[2] * region.shape[3]))
         return out, xp
 
 
@@ -163,7 +164,8 @@ class MaxPool2d(_Pool2d):
         if self.impl == "loop":
             offsets = np.empty(out.shape, dtype=np.int64)
             for i, j, rows, cols in window_slices(out.shape[2:], self.kernel_size, self.stride, self.dilation):
-                offsets[:, :, i, j] = cache[:, :, rows, cols].reshape(*out.shape[:2], -1).argmax(axis=-1)
+                region = cache[:, :, rows, cols]
+                offsets[:, :, i, j] = region.reshape(*out.shape[:2], region.shape[2] * region.shape[3]).argmax(axis=-1)
             return offsets
         offsets = np.zeros(out.shape, dtype=np.int64)
         for a, b, hit in self._first_hits(*cache):
@@ -186,7 +188,7 @@ class MaxPool2d(_Pool2d):
     @staticmethod
     def _loop_window_grad(region, g):
         """``region (N, C, kh, kw)`` gets ``g (N, C)`` at its first maximum (row-major)."""
-        first_max = region.reshape(*region.shape[:2], -1).argmax(axis=-1)
+        first_max = region.reshape(*region.shape[:2], region.shape[2] * region.shape[3]).argmax(axis=-1)
         onehot = np.arange(region.shape[2] * region.shape[3]) == first_max[..., None]
         return onehot.reshape(region.shape) * g[..., None, None]
 
@@ -199,7 +201,9 @@ class MaxPool2d(_Pool2d):
             for b in range(kw):
                 if a or b:
                     np.maximum(out, win[..., a, b], out=out)
-        return out, (win, out)
+        # the backward finds each window's maximum by equality with a private copy of out: the caller
+        # may change the returned array in place (y *= 2, a ReLU with out=y) without losing gradients
+        return out, (win, out.copy())
 
     @staticmethod
     def _first_hits(win, out):

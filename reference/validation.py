@@ -11,11 +11,15 @@ import numbers
 
 import numpy as np
 
+# dtype.char of float32 and float64: the test callers inline (cheaper than comparing dtypes)
+FLOAT_CHARS = ("f", "d")
+
 
 def as_float_array(x, where: str, name: str = "x") -> np.ndarray:
-    """Return ``x`` as an ndarray of a real floating dtype, or raise TypeError."""
+    """Return ``x`` as a float32 or float64 ndarray, or raise TypeError (float16 and long double too:
+    the reference computes, and is verified, in float32 and float64 only)."""
     arr = np.asarray(x)
-    if arr.dtype.kind != "f":  # cheaper than np.issubdtype; this runs on every forward and backward
+    if arr.dtype.char not in FLOAT_CHARS:
         raise TypeError(
             f"{where}: {name} must have a real floating dtype (float32 or float64), "
             f"got dtype {arr.dtype}"
@@ -65,7 +69,10 @@ def check_choice(value, choices: tuple[str, ...], where: str, name: str) -> str:
 
 def as_float_dtype(dtype, where: str) -> np.dtype:
     """Return ``dtype`` as float32 or float64, or raise TypeError."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r} ({exc})") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"{where}: dtype must be float32 or float64, got {dt}")
     return dt
@@ -83,7 +90,7 @@ def check_fraction(value, where: str, name: str, upper_inclusive: bool = True) -
 
 
 def check_bool(value, where: str, name: str) -> bool:
-    """Return ``value`` if it is a bool (not merely truthy); raise TypeError otherwise."""
-    if not isinstance(value, bool):
+    """Return ``value`` as a bool if it is one (Python's or numpy's; not merely truthy); raise TypeError otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{where}: {name} must be a bool, got {value!r} ({type(value).__name__})")
-    return value
+    return bool(value)

@@ -190,8 +190,10 @@ def _psize_keras():
 
 
 def _psize_reference():
-    return {"sizes": POOL_SIZES,
-            "ceil_mode=False": [ref.MaxPool2d(2).forward(np.ones((1, 1, n, n))).shape[2] for n in POOL_SIZES]}
+    return {"sizes": POOL_SIZES, **{
+        f"ceil_mode={ceil}": [ref.MaxPool2d(2, ceil_mode=ceil).forward(np.ones((1, 1, n, n))).shape[2]
+                              for n in POOL_SIZES]
+        for ceil in (False, True)}}
 
 
 @probe("pool-output-size", "2x2 pooling of odd-sized maps: floor vs ceil", "pooling",

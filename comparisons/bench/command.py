@@ -24,14 +24,23 @@ from .shapes import DTYPES, LAYERS, SHAPES
 QUICK_LOOP_SHAPES = ("tutorial", "batch64")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="directory for bench.md/.json/.png")
     parser.add_argument("--quick", action="store_true", help="float32 only, fewer rounds: under a minute")
-    parser.add_argument("--threads", type=int, default=2, help="threads for numpy's BLAS, PyTorch and TensorFlow")
+    parser.add_argument("--threads", type=positive_int, default=2,
+                        help="threads for numpy's BLAS, PyTorch and TensorFlow")
     parser.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
-    parser.add_argument("--rounds", type=int, default=None, help="samples per cell (default 7, quick 5)")
+    parser.add_argument("--rounds", type=positive_int, default=None, help="samples per cell (default 7, quick 5)")
 
 
 def _framework_versions(impls: list[str]) -> dict[str, str]:
@@ -91,7 +100,7 @@ def measure_all(layers, shapes, impls, dtypes, threads, rounds, min_sample_s, lo
 
 def run(args: argparse.Namespace) -> int:
     quick = args.quick
-    rounds = args.rounds or (5 if quick else 7)
+    rounds = args.rounds if args.rounds is not None else (5 if quick else 7)
     dtypes = ["float32"] if quick else list(DTYPES)
     set_blas_threads(args.threads)
     load_before = [round(v, 2) for v in os.getloadavg()]

@@ -89,8 +89,7 @@ def test_same_padding_keeps_ceil_size(size, kernel, stride, dilation):
     padding = layouts.keras_same_padding(size, kernel, stride, dilation)
     for n, k, s, d, (top, bottom) in zip(size, kernel, stride, dilation, padding, strict=True):
         assert 0 <= bottom - top <= 1
-        if top + bottom > 0:
-            assert (n + top + bottom - d * (k - 1) - 1) // s + 1 == -(-n // s)
+        assert (n + top + bottom - d * (k - 1) - 1) // s + 1 == -(-n // s)
 
 
 def test_errors_name_the_function_and_the_shape():
@@ -155,8 +154,8 @@ def test_keras_same_padding_matches_keras(size, kernel, stride, dilation, seed, 
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal((1, 2, *size)), rng.standard_normal((3, 2, *kernel))
     padded = _pad_same(x, padding)
-    if any(n < d * (k - 1) + 1 for n, k, d in zip(padded.shape[2:], kernel, dilation, strict=True)):
-        return  # "same" on an input smaller than the kernel: TF pads nothing and outputs an empty map
+    # "same" always pads up to at least one whole (dilated) kernel
+    assert all(n >= d * (k - 1) + 1 for n, k, d in zip(padded.shape[2:], kernel, dilation, strict=True))
     keras_out = _keras_conv(x, w, stride, dilation, "same")
     assert harness.errors(_reference_conv(padded, w, stride, dilation, 0), keras_out)[1] < 1e-13
 

@@ -2,7 +2,9 @@
 
 Parity runs a few hundred batch-1 steps of the tutorial CNN with Adam from identical
 initial weights, on real MNIST when ../shared/data/mnist is present and on random
-uint8 images otherwise. float64 losses agree to 1e-8 relative (measured: ~1e-13). In
+uint8 images otherwise. float64 losses agree to rounding: measured 5e-14 (PyTorch Adam), 1e-15 (SGD),
+8e-15 (Keras Adam) over 300 steps; the bound 1e-11 leaves 200x for other BLAS builds (the issue asks
+1e-8). In
 float32 each framework rounds its reductions in its own order, and training feeds those
 1e-7 differences back into the weights, so the gap grows with the step count; 1e-3 over
 200 steps leaves a margin of ~50x over what was measured (~2e-5 at 500 steps).
@@ -20,9 +22,10 @@ import pytest
 from comparisons import training
 from comparisons.train_frameworks import make_trainer
 from reference.data import load_dataset
+from tests.frameworks import import_or_skip
 from tests.reference.test_data import SHARED_MNIST, write_dataset
 
-RTOL = {"float64": 1e-8, "float32": 1e-3}
+RTOL = {"float64": 1e-11, "float32": 1e-3}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_sgd_batch8_matches_torch(torch_adapter, train_data):
 
 @pytest.mark.keras
 def test_adam_batch1_matches_keras(train_data):
-    pytest.importorskip("keras")
+    import_or_skip("keras")
     ours = step_losses("reference", train_data, "float64", 300, eps_hat=True)
     theirs = step_losses("keras", train_data, "float64", 300)
     assert_losses_close(ours, theirs, RTOL["float64"], "reference (eps_hat) vs keras, Adam batch 1, float64")

@@ -62,3 +62,16 @@ def test_backward_checks_dout_shape():
     layer.forward(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"Sigmoid.backward: dout must have shape \(2, 3\), got shape \(3, 2\)"):
         layer.backward(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("make", [Sigmoid, Tanh, LeakyReLU], ids=lambda m: m.__name__)
+def test_changing_the_output_in_place_keeps_the_gradient(make):
+    """The returned array is the caller's: scaling it in place before backward must not change dx."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    dout = np.random.default_rng(1).standard_normal(x.shape)
+    untouched = make()
+    untouched.forward(x)
+    layer = make()
+    y = layer.forward(x)
+    y *= 3
+    np.testing.assert_array_equal(layer.backward(dout), untouched.backward(dout))

@@ -130,9 +130,9 @@ def test_env_var_then_cache(tmp_path, monkeypatch):
 def test_missing_files_name_the_folders(tmp_path):
     write_dataset(tmp_path / "d")
     (tmp_path / "d" / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataError, match=f"not found in {tmp_path / 'd'}; pass --data-dir"):
+    with pytest.raises(DataError, match=f"not found in {tmp_path / 'd'}; check the folder given"):
         load_dataset("mnist", tmp_path / "d")
-    with pytest.raises(DataError, match="cache"):
+    with pytest.raises(DataError, match="cache.*; pass --data-dir or set CNNREF_DATA_DIR"):
         load_dataset("mnist", download_missing=False)
 
 

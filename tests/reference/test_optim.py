@@ -19,6 +19,7 @@ import pytest
 
 import reference as ref
 from reference.optim import SGD, Adam
+from tests.frameworks import import_or_skip
 
 SHAPES = {"0.weight": (3, 2, 3, 3), "0.bias": (3,), "4.weight": (12, 5), "4.bias": (5,)}
 STEPS = 8
@@ -145,8 +146,9 @@ def test_step_errors_name_the_key(make):
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match="lr must be > 0"):
-        SGD({"w": np.zeros(2)}, lr=0.0)
+    for lr in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=rf"SGD: lr must be a finite number > 0, got {lr!r}"):
+            SGD({"w": np.zeros(2)}, lr=lr)
     with pytest.raises(ValueError, match="nesterov=True needs momentum"):
         SGD({"w": np.zeros(2)}, lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="betas must be in"):
@@ -159,7 +161,7 @@ def test_constructor_errors():
 
 # -- PyTorch --------------------------------------------------------------------------
 def run_torch(make, params, grads):
-    torch = pytest.importorskip("torch")
+    torch = import_or_skip("torch")
     tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     opt = make(torch, list(tensors.values()))
     history = []
@@ -192,7 +194,7 @@ def test_adam_matches_torch(config):
 # -- Keras ------------------------------------------------------------------------------
 @contextlib.contextmanager
 def keras_float64():
-    keras = pytest.importorskip("keras")
+    keras = import_or_skip("keras")
     previous = keras.config.floatx()
     keras.config.set_floatx("float64")
     try:

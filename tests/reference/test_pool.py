@@ -53,9 +53,9 @@ def test_max_pool_padding_never_wins(impl):
 def test_avg_pool_divides_by_whole_kernel_including_padding(impl):
     x = np.ones((1, 4, 4))
     out = AvgPool2d(3, stride=1, padding=1, impl=impl).forward(x)
-    assert out[0, 0, 0] == pytest.approx(4 / 9)  # corner window: 4 real ones, 5 padded zeros
-    assert out[0, 0, 1] == pytest.approx(6 / 9)
-    assert out[0, 1, 1] == pytest.approx(1.0)
+    assert out[0, 0, 0] == pytest.approx(4 / 9, rel=1e-15)  # corner window: 4 real ones, 5 padded zeros
+    assert out[0, 0, 1] == pytest.approx(6 / 9, rel=1e-15)
+    assert out[0, 1, 1] == pytest.approx(1.0, rel=1e-15)
 
 
 @pytest.mark.parametrize("impl", ["loop", "im2col"])
@@ -78,3 +78,23 @@ def test_overlapping_windows_accumulate_the_gradient(impl):
     dx = pool.backward(dout)
     assert dx[0, 1, 1] == 10.0
     assert dx.sum() == 10.0
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("change", ["scale", "relu_out"])
+def test_changing_the_output_in_place_keeps_the_gradient(impl, change):
+    """The returned array is the caller's: ``y *= 2`` or ``np.maximum(y, 0, out=y)`` before backward must
+    not move the gradient (the im2col backward once located maxima by comparing with that array)."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    dout = np.random.default_rng(1).standard_normal((2, 3, 2, 2))
+    expected = MaxPool2d(2, impl=impl)
+    expected.forward(x)
+    want = expected.backward(dout)
+    pool = MaxPool2d(2, impl=impl)
+    y = pool.forward(x)
+    if change == "scale":
+        y *= 2
+    else:
+        np.maximum(y, 0, out=y)
+    np.testing.assert_array_equal(pool.backward(dout), want)
+    assert np.count_nonzero(want) == dout.size  # one maximum per window (random data: no ties)

@@ -72,7 +72,7 @@ def test_avg_pool_divisors_on_ones(impl):
     exclude = AvgPool2d(3, 2, 1, impl, ceil_mode=True, count_include_pad=False).forward(x)
     assert np.allclose(exclude, 1.0, rtol=0, atol=1e-15)  # the mean of the cells it covers
     include = AvgPool2d(3, 2, 1, impl, ceil_mode=True).forward(x)
-    assert include[0, 0, 0] == pytest.approx(4 / 9) and include[0, 1, 1] == pytest.approx(1.0)
+    assert include[0, 0, 0] == pytest.approx(4 / 9, rel=1e-15) and include[0, 1, 1] == pytest.approx(1.0, rel=1e-15)
     override = AvgPool2d(3, 2, 1, impl, divisor_override=2).forward(x)
     assert override[0, 0].tolist() == [2.0, 3.0, 2.0]  # window sums over 2
 

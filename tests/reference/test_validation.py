@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, softmax_cross_entropy
+from reference import (
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    GlobalMaxPool2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    softmax_cross_entropy,
+)
 
 X = np.zeros((2, 3, 8, 8))
 
@@ -30,6 +41,14 @@ CASES = [
     ("conv-dtype", lambda: Conv2d(3, 4, 3, dtype=np.float16), TypeError, r"dtype must be float32 or float64"),
     ("conv-int-input", lambda: Conv2d(3, 4, 3).forward(X.astype(np.int64)), TypeError,
      r"x must have a real floating dtype .* got dtype int64"),
+    ("conv-float16-input", lambda: Conv2d(3, 4, 3).forward(X.astype(np.float16)), TypeError,
+     r"x must have a real floating dtype \(float32 or float64\), got dtype float16"),
+    ("relu-longdouble", lambda: ReLU().forward(X.astype(np.longdouble)), TypeError, r"float32 or float64"),
+    ("conv-bias-string", lambda: Conv2d(3, 4, 3, bias="no"), TypeError, r"Conv2d: bias must be a bool, got 'no'"),
+    ("linear-dtype-bogus", lambda: Linear(3, 4, dtype="bogus"), TypeError,
+     r"Linear: dtype must be float32 or float64, got 'bogus'"),
+    ("conv-weight-missing", lambda: _without_param(Conv2d(3, 4, 3), "weight").forward(X), KeyError,
+     r"Conv2d.forward: params has no 'weight' \(it has \['bias'\]\)"),
     ("conv-complex-input", lambda: Conv2d(3, 4, 3).forward(X.astype(complex)), TypeError, r"got dtype complex128"),
     ("conv-backward-first", lambda: Conv2d(3, 4, 3).backward(np.zeros((2, 4, 6, 6))), RuntimeError,
      r"Conv2d.backward called before forward"),
@@ -72,6 +91,11 @@ def _forwarded(layer):
     return layer
 
 
+def _without_param(layer, key):
+    del layer.params[key]
+    return layer
+
+
 def _with_param(layer, key, value):
     layer.params[key] = value
     return layer
@@ -81,3 +105,20 @@ def _with_param(layer, key, value):
 def test_bad_input_raises_clear_error(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("make,out_shape", [
+    (lambda impl: Conv2d(3, 4, 3, impl=impl), (0, 4, 4, 4)),
+    (lambda impl: MaxPool2d(2, impl=impl), (0, 3, 3, 3)),
+    (lambda impl: AvgPool2d(2, impl=impl), (0, 3, 3, 3)),
+    (lambda impl: AdaptiveMaxPool2d(2), (0, 3, 2, 2)),
+    (lambda impl: GlobalMaxPool2d(), (0, 3)),
+    (lambda impl: Flatten(), (0, 108)),
+], ids=["conv", "maxpool", "avgpool", "adaptivemaxpool", "globalmaxpool", "flatten"])
+def test_an_empty_batch_gives_empty_outputs_and_gradients(make, out_shape, impl):
+    """N = 0 is a batch like any other (as in PyTorch): the shapes follow, no reshape of -1 on an empty array."""
+    layer = make(impl)
+    out = layer.forward(np.zeros((0, 3, 6, 6)))
+    assert out.shape == out_shape
+    assert layer.backward(np.zeros(out_shape)).shape == (0, 3, 6, 6)

@@ -1,0 +1,121 @@
+"""comparisons.cli: bad flags, paths and data fail at once, in one line, with exit code 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from comparisons import cli, training, verify
+from tests.reference.test_data import write_dataset, write_idx
+
+
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    """Exit code and stderr of ``cnnref argv``; argparse's own errors (SystemExit) included."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (print(exc.code, file=__import__("sys").stderr) or 2)
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def mnist_like(tmp_path):
+    folder = tmp_path / "data"
+    write_dataset(folder, n_train=16, n_test=4)
+    return folder
+
+
+def test_an_output_folder_that_is_a_file_fails_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    code, err = run_cli(capsys, "audit", "--out", str(blocker))
+    assert code == 2 and err.strip() == f"cnnref audit: --out: {blocker} is a file, expected a folder"
+
+
+def test_a_json_path_below_a_file_fails_before_training(tmp_path, capsys, mnist_like):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    code, err = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--json", str(blocker / "x.json"))
+    assert code == 2 and f"--json: {blocker} is a file, not a folder" in err
+
+
+def test_missing_output_folders_are_created_up_front(tmp_path, capsys):
+    out = tmp_path / "new" / "reports"
+    code, _ = run_cli(capsys, "audit", "--list", "--out", str(out))
+    assert code == 0 and out.is_dir()
+
+
+def test_a_corrupt_data_file_is_one_line_not_a_traceback(tmp_path, capsys, mnist_like):
+    (mnist_like / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    code, err = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--train-samples", "8", "--no-progress")
+    assert code == 2
+    assert err.startswith("cnnref train: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
+    (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--framework", "torch", "--impl", "loop"], "--impl chooses the reference's kernels"),
+    (["--compare", "--framework", "keras"], "--compare runs the reference, torch and keras; drop --framework"),
+])
+def test_train_refuses_bad_flags_before_loading_data(tmp_path, capsys, flags, message):
+    code, err = run_cli(capsys, "train", "--data-dir", str(tmp_path / "absent"), *flags)
+    assert code != 0 and message in err
+
+
+@pytest.mark.parametrize("change,message", [
+    ("small-images", "the tutorial CNN takes 28x28 images; the train images in"),
+    ("label-10", "labels must be 0-9 (ten classes); the test labels in"),
+])
+def test_train_refuses_data_the_tutorial_cnn_cannot_take(capsys, mnist_like, change, message):
+    if change == "small-images":
+        write_idx(mnist_like / "train-images-idx3-ubyte.gz", np.zeros((16, 10, 10), np.uint8))
+    else:
+        write_idx(mnist_like / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 10], np.uint8))
+    code, err = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--train-samples", "8", "--no-progress")
+    assert code != 0 and message in err
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # diverging on purpose: overflow, then inf * 0
+def test_a_diverging_run_stops_with_the_step(capsys, mnist_like):
+    code, err = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--lr", "1e300", "--train-samples", "8",
+                        "--no-progress", "--optimizer", "sgd")
+    assert code == 2 and "training diverged" in err and "at step" in err
+
+
+def test_planned_steps_counts_the_short_last_batch_and_the_cap():
+    assert training.planned_steps(10, 4, 2) == 6
+    assert training.planned_steps(10, 4, 2, max_steps=5) == 5
+    assert training.planned_steps(844 * 64, 64, 1, max_steps=3000) == 844
+
+
+def test_compare_reports_the_steps_it_ran(tmp_path, capsys, mnist_like):
+    out = tmp_path / "cmp.json"
+    code, _ = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--compare", "--steps", "100",
+                      "--train-samples", "12", "--batch-size", "4", "--json", str(out))
+    import json
+
+    summary = json.loads(out.read_text())
+    assert code == 0 and summary["steps"] == 3
+    assert all(np.isfinite(row["seconds_per_step"]) for row in summary["compare"] if "skipped" not in row)
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--rounds"])
+def test_bench_counts_must_be_positive(capsys, flag):
+    code, err = run_cli(capsys, "bench", flag, "0")
+    assert code == 2 and f"argument {flag}: must be >= 1, got 0" in err
+
+
+def test_verify_layer_takes_a_family_and_refuses_unknown_names(capsys):
+    selected = {c.layer for c in verify.cases.all_cases() if verify.family(c.layer) == "Conv2d"}
+    assert {"Conv2d", "Conv2d(grouped)", "Conv2d(depthwise)"} <= selected
+    assert "Conv2d" in verify.layer_families() and "Conv2d(grouped)" in verify.layer_families()
+    code, err = run_cli(capsys, "verify", "--layer", "NOPE")
+    assert code == 2 and "invalid choice: 'NOPE'" in err
+
+
+def test_verify_with_nothing_compared_is_not_a_pass(monkeypatch, capsys):
+    monkeypatch.setattr(verify, "verify", lambda frameworks, layers: ([], {"torch": {"not installed": 3}}))
+    code, err = run_cli(capsys, "verify", "--framework", "torch", "--layer", "ReLU")
+    assert code == 1 and "nothing was compared" in err
