@@ -38,12 +38,12 @@ def test_conv_property_matches_torch(case, impl, dtype, torch_adapter):
     assert_all_pass(harness.compare(case, impl, dtype, torch_adapter))
 
 
-@given(case=strategies.pool_cases("maxpool"), impl=strategies.impls, dtype=strategies.dtypes)
+@given(case=strategies.pool_cases("maxpool", options=True), impl=strategies.impls, dtype=strategies.dtypes)
 def test_maxpool_property_matches_torch(case, impl, dtype, torch_adapter):
     assert_all_pass(harness.compare(case, impl, dtype, torch_adapter))
 
 
-@given(case=strategies.pool_cases("avgpool"), impl=strategies.impls, dtype=strategies.dtypes)
+@given(case=strategies.pool_cases("avgpool", options=True), impl=strategies.impls, dtype=strategies.dtypes)
 def test_avgpool_property_matches_torch(case, impl, dtype, torch_adapter):
     assert_all_pass(harness.compare(case, impl, dtype, torch_adapter))
 

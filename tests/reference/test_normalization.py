@@ -107,3 +107,12 @@ def test_bad_buffer_shape_is_named():
     bn.buffers["running_var"] = np.ones(4)
     with pytest.raises(ValueError, match=r"buffers\['running_var'\] must be an array of shape \(3,\), got \(4,\)"):
         bn.eval().forward(np.zeros((2, 3, 2, 2)))
+
+
+def test_defaults_are_pytorchs():
+    """torch.nn.BatchNorm2d's documented defaults: eps=1e-5, momentum=0.1, affine weight 1 and bias 0,
+    running mean 0 and variance 1, the unbiased variance in running_var (written here, not read from code)."""
+    bn = BatchNorm2d(3)
+    assert bn.eps == 1e-5 and bn.momentum == 0.1 and bn.unbiased_running_var is True
+    assert bn.params["weight"].tolist() == [1.0] * 3 and bn.params["bias"].tolist() == [0.0] * 3
+    assert bn.buffers["running_mean"].tolist() == [0.0] * 3 and bn.buffers["running_var"].tolist() == [1.0] * 3
