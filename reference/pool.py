@@ -53,6 +53,8 @@ class _Pool2d(SpatialLayer):
         self.dilation = as_pair(dilation, where, "dilation", 1)
         self.ceil_mode = check_bool(ceil_mode, where, "ceil_mode")
         self.impl = check_choice(impl, IMPLS, where, "impl")
+        self._geometry_key: tuple | None = None
+        self._geometry_value: tuple = ()
         for p, k in zip(self.padding, self.kernel_size, strict=True):
             if p > k // 2:
                 raise ValueError(
@@ -74,22 +76,36 @@ class _Pool2d(SpatialLayer):
         """What each output is divided by (average pooling), or None."""
         return None
 
+    def _settings(self) -> tuple:
+        """Everything the output size and the divisors depend on, besides the input."""
+        return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+
+    def _geometry(self, hw, dtype) -> tuple:
+        """``(out_hw, extra, divisors)`` for inputs of spatial size ``hw`` (see :func:`overhang`; divisors
+        in ``dtype`` or None): checked and computed on the first call with that size and these settings,
+        then reused, since the checks cost more than pooling a small image."""
+        key = (hw, dtype, self._settings())
+        if self._geometry_key != key:
+            geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
+            out_hw = output_size(hw, *geometry, f"{self.name}.forward", self.ceil_mode)
+            check_windows_touch_input(hw, *geometry, out_hw, f"{self.name}.forward")
+            divisors = self._divisors(hw, out_hw)
+            self._geometry_value = (out_hw, overhang(hw, *geometry, out_hw),
+                                    None if divisors is None else divisors.astype(dtype))
+            self._geometry_key = key
+        return self._geometry_value
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` or ``(N, C, H, W)`` -> ``(C, H', W')`` or ``(N, C, H', W')``."""
         x, single = self._batch(self._input(x))
-        geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
-        out_hw = output_size(x.shape[2:], *geometry, f"{self.name}.forward", self.ceil_mode)
-        check_windows_touch_input(x.shape[2:], *geometry, out_hw, f"{self.name}.forward")
-        extra = overhang(x.shape[2:], *geometry, out_hw)
+        out_hw, extra, divisors = self._geometry(x.shape[2:], x.dtype)
         xp = pad_spatial(x, self.padding, value=self.pad_value, extra=extra)
         if self.impl == "loop":
             out, cache = self._loop_forward(xp, out_hw)
         else:
             win = sliding_windows(xp, self.kernel_size, self.stride, self.dilation)
             out, cache = self._windows_forward(win[:, :, : out_hw[0], : out_hw[1]])
-        divisors = self._divisors(x.shape[2:], out_hw)
         if divisors is not None:
-            divisors = divisors.astype(out.dtype)
             out /= divisors
         self._cache = (xp.shape, extra, cache, divisors, single)
         return self._finish_forward(out, single)
@@ -101,7 +117,12 @@ class _Pool2d(SpatialLayer):
         d = dout[np.newaxis] if single else dout
         if divisors is not None:
             d = d / divisors
-        dxp = np.zeros(xp_shape, dtype=d.dtype)
+        # windows that tile the padded input write every cell of its gradient: no zeros needed first
+        tiled = self.impl != "loop" and all(
+            s == k and dil == 1 and o * s == n
+            for s, k, dil, o, n in zip(self.stride, self.kernel_size, self.dilation, d.shape[2:], xp_shape[2:],
+                                       strict=True))
+        dxp = (np.empty if tiled else np.zeros)(xp_shape, dtype=d.dtype)
         if self.impl == "loop":
             for i, j, rows, cols in window_slices(d.shape[2:], self.kernel_size, self.stride, self.dilation):
                 dxp[:, :, rows, cols] += self._loop_window_grad(cache[:, :, rows, cols], d[:, :, i, j])
@@ -208,14 +229,23 @@ class MaxPool2d(_Pool2d):
     @staticmethod
     def _first_hits(win, out):
         """Yield ``(a, b, hit)`` per offset in row-major order; ``hit`` marks the windows whose first
-        maximum is at offset ``(a, b)``."""
-        free = np.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
+        maximum is at offset ``(a, b)``: the first offset equal to the window's max, or the first NaN
+        (as ``argmax``; a NaN in a window makes its max NaN, so without one in ``out`` there is none)."""
+        nan = bool(np.isnan(out).any())
+        free = None  # windows whose maximum is not found yet; None while that is all of them
+        last = (win.shape[-2] - 1, win.shape[-1] - 1)
         for a in range(win.shape[-2]):
             for b in range(win.shape[-1]):
                 hit = np.equal(win[..., a, b], out)
-                hit |= np.isnan(win[..., a, b])  # as argmax (and the loop): a NaN is the maximum
-                hit &= free
-                free ^= hit
+                if nan:
+                    hit |= np.isnan(win[..., a, b])
+                if free is None:
+                    if (a, b) != last:
+                        free = ~hit
+                else:
+                    hit &= free
+                    if (a, b) != last:
+                        free ^= hit
                 yield a, b, hit
 
     def _windows_backward(self, dxp, cache, d):
@@ -247,6 +277,9 @@ class AvgPool2d(_Pool2d):
             if divisor_override == 0:
                 raise ValueError(f"{self.name}: divisor_override must not be zero")
         self.divisor_override = divisor_override
+
+    def _settings(self) -> tuple:
+        return (*super()._settings(), self.count_include_pad, self.divisor_override)
 
     def _options(self) -> str:
         include = "" if self.count_include_pad else ", count_include_pad=False"

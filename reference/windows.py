@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -218,15 +218,18 @@ def sliding_windows(
 
     The two spatial ``axes`` become the output size ``(H', W')`` in place and the
     window offsets ``(kh, kw)`` are appended: ``(N, C, Hp, Wp) -> (N, C, H', W', kh, kw)``.
+    (``sliding_window_view`` and a strided slice give the same view; its argument checks cost
+    three times as much as a small pool, so the strides are written here.)
     """
-    ek = effective_kernel(kernel, dilation)
-    view = sliding_window_view(xp, ek, axis=axes)
-    index = [slice(None)] * view.ndim
-    index[axes[0]] = slice(None, None, stride[0])
-    index[axes[1]] = slice(None, None, stride[1])
-    index[-2] = slice(None, None, dilation[0])
-    index[-1] = slice(None, None, dilation[1])
-    return view[tuple(index)]
+    shape, strides = list(xp.shape), list(xp.strides)
+    for axis, s, ek in zip(axes, stride, effective_kernel(kernel, dilation), strict=True):
+        if xp.shape[axis] < ek:
+            raise ValueError(f"sliding_windows: axis {axis} has {xp.shape[axis]} cells, fewer than the "
+                             f"(dilated) kernel's {ek}")
+        shape[axis] = (xp.shape[axis] - ek) // s + 1
+        strides[axis] = xp.strides[axis] * s
+    window_strides = [xp.strides[axis] * d for axis, d in zip(axes, dilation, strict=True)]
+    return as_strided(xp, (*shape, *kernel), (*strides, *window_strides), writeable=False)
 
 
 def offset_views(

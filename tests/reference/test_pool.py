@@ -98,3 +98,16 @@ def test_changing_the_output_in_place_keeps_the_gradient(impl, change):
         np.maximum(y, 0, out=y)
     np.testing.assert_array_equal(pool.backward(dout), want)
     assert np.count_nonzero(want) == dout.size  # one maximum per window (random data: no ties)
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+def test_max_pool_nan_is_the_maximum(impl):
+    """A NaN wins its window (as numpy's argmax and PyTorch): the output is NaN, the gradient goes to it;
+    the other windows are untouched by it."""
+    x = np.arange(16.0).reshape(1, 4, 4)
+    x[0, 0, 1] = np.nan  # in the top-left window, not at its maximum (5.0)
+    pool = MaxPool2d(2, impl=impl)
+    out = pool.forward(x)
+    assert np.isnan(out[0, 0, 0]) and out[0].tolist()[1] == [13.0, 15.0] and out[0, 0, 1] == 7.0
+    dx = pool.backward(np.ones((1, 2, 2)))
+    assert dx[0, 0, 1] == 1.0 and dx[0, 1, 1] == 0.0 and dx.sum() == 4.0

@@ -37,12 +37,16 @@ def test_output_size_counts_the_windows_that_fit(cfg):
 def test_sliding_windows_equal_window_slices(cfg):
     kernel, stride, dilation, padding, size = cfg
     rng = np.random.default_rng(0)
-    xp = pad_spatial(rng.standard_normal((2, 3, *size)), padding)
+    contiguous = pad_spatial(rng.standard_normal((2, 3, *size)), padding)
     out_hw = output_size(size, kernel, stride, padding, dilation, "test")
-    win = sliding_windows(xp, kernel, stride, dilation)
-    assert win.shape == (2, 3, *out_hw, *kernel)
-    for i, j, rows, cols in window_slices(out_hw, kernel, stride, dilation):
-        assert np.array_equal(win[:, :, i, j], xp[:, :, rows, cols])
+    # the view is built from strides: also on a width-major copy and on a reversed (negative-stride) view
+    width_major = np.swapaxes(np.ascontiguousarray(np.swapaxes(contiguous, 2, 3)), 2, 3)
+    reversed_rows = np.ascontiguousarray(contiguous[:, :, ::-1])[:, :, ::-1]
+    for xp in (contiguous, width_major, reversed_rows):
+        win = sliding_windows(xp, kernel, stride, dilation)
+        assert win.shape == (2, 3, *out_hw, *kernel) and not win.flags.writeable
+        for i, j, rows, cols in window_slices(out_hw, kernel, stride, dilation):
+            assert np.array_equal(win[:, :, i, j], contiguous[:, :, rows, cols])
 
 
 @given(window_configs())
