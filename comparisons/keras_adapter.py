@@ -8,9 +8,11 @@ right))`` equals what "same" pads (``layouts.keras_same_padding``, at any stride
 (``ZeroPadding2D`` + ``padding="valid"``); ``padding_mode="reflect"`` is ``keras.ops.pad(mode=
 "reflect")`` in a layer (:class:`ReflectionPadding2D`; Keras has no such layer). Max pooling pads
 with ``-inf``, which zero padding cannot express: it is run with ``padding="same"`` (TensorFlow
-ignores the padded cells) when "same" has the reference's windows (also under ``ceil_mode``), and
-is unsupported otherwise. Average pooling pads with ``ZeroPadding2D`` (padded zeros counted,
-``count_include_pad=True``), or is "same" pooling (TensorFlow divides by the cells inside the
+ignores the padded cells) when "same" has the reference's windows (also under ``ceil_mode``), else
+as ``keras.ops.pad`` with ``-inf`` in a layer (:class:`ConstantPadding2D`, the ``ceil_mode``
+overhang included) and "valid" pooling, what a user porting the model would write. Average
+pooling pads with ``ZeroPadding2D`` (padded zeros counted, ``count_include_pad=True``), or is
+"same" pooling (TensorFlow divides by the cells inside the
 input) when that has the reference's windows and divisors.
 
 Batch norm: Keras' ``momentum`` is the weight of the old running value (``1 - momentum`` of the
@@ -60,7 +62,7 @@ import tensorflow as tf  # noqa: E402
 
 from reference.conv import conv_pads  # noqa: E402
 from reference.validation import as_pair  # noqa: E402
-from reference.windows import output_size, pool_divisors  # noqa: E402
+from reference.windows import output_size, overhang, pool_divisors  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 
@@ -123,7 +125,8 @@ def _pool_windows(s: LayerSpec, hw: Shape) -> tuple[str | None, str]:
     or ``(None, reason)`` when no Keras pooling has the reference's windows and divisors.
 
     "valid": no padding and ``ceil_mode`` adds no window; "zeropad" (average pooling counting the
-    padding): ``ZeroPadding2D`` + "valid"; "same": TensorFlow's windows start at ``i * s - top`` with
+    padding): ``ZeroPadding2D`` + "valid"; "infpad" (max pooling): ``-inf`` padding + "valid";
+    "same": TensorFlow's windows start at ``i * s - top`` with
     ``top`` of :func:`layouts.keras_same_padding`, pad with ``-inf`` (max) and divide by the cells
     inside the input (average), so they are the reference's when ``top == padding`` and the output
     sizes agree (and, for average pooling, when the reference's divisors are those counts).
@@ -140,8 +143,9 @@ def _pool_windows(s: LayerSpec, hw: Shape) -> tuple[str | None, str]:
     same = layouts.keras_same_padding(hw, kernel, stride)
     same_out = tuple(-(-n // st) for n, st in zip(hw, stride, strict=True))
     if same_out != out or (same[0][0], same[1][0]) != padding:
-        what = "-inf padding layer for max pooling (ZeroPadding2D would let 0 win the max)" if not average else \
-            "average pooling that leaves the padding out of the divisor except \"same\""
+        if not average:
+            return "infpad", ""
+        what = "average pooling that leaves the padding out of the divisor except \"same\""
         return None, (f"Keras has no {what}, and padding=\"same\" pads {same} here (output {same_out}), not the "
                       f"reference's padding {padding}" + (" with ceil_mode" if ceil else "") + f" (output {out})")
     if average:
@@ -286,6 +290,18 @@ class ReflectionPadding2D(keras.layers.Layer):
         return keras.ops.pad(inputs, ((0, 0), *self.pads, (0, 0)), mode="reflect")
 
 
+class ConstantPadding2D(keras.layers.Layer):
+    """Pad channels-last images with ``value`` (``-inf`` for max pooling: padding never wins the max):
+    ``keras.ops.pad(x, ..., constant_values=value)`` with ``pads = ((top, bottom), (left, right))``."""
+
+    def __init__(self, pads, value: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pads, self.value = tuple(tuple(p) for p in pads), float(value)
+
+    def call(self, inputs):
+        return keras.ops.pad(inputs, ((0, 0), *self.pads, (0, 0)), mode="constant", constant_values=self.value)
+
+
 class FixedMaskDropout(keras.layers.Dropout):
     """``keras.layers.Dropout`` whose training-mode keep-mask is given: ``keep_mask`` (channels-last,
     batched, set before the call) -> ``x * keep_mask / (1 - rate)``. Inference mode is Dropout's own."""
@@ -373,6 +389,12 @@ class KerasModel:
             kernel, stride, padding = _pool_geometry(s)
             plan = _pool_windows(s, in_shape[1:])[0]  # not None: _reason checked it
             pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(padding), **fmt)] if plan == "zeropad" else []
+            if plan == "infpad":
+                out = output_size(in_shape[1:], kernel, stride, padding, (1, 1), "keras_adapter",
+                                  kw.get("ceil_mode", False))
+                extra = overhang(in_shape[1:], kernel, stride, padding, (1, 1), out)
+                pads = tuple((p, p + e) for p, e in zip(padding, extra, strict=True))
+                pad = [ConstantPadding2D(pads, -np.inf, dtype=dtype)]
             pool = keras.layers.AveragePooling2D if s.kind == "avgpool" else keras.layers.MaxPooling2D
             return pad + [pool(kernel, stride, padding="same" if plan == "same" else "valid", **fmt)]
         if s.kind == "adaptiveavgpool":
