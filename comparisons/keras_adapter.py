@@ -6,7 +6,9 @@ rows after a Flatten from ``C, H, W`` to ``H, W, C`` order; results back the oth
 Convolution padding is Keras' ``padding="same"`` when the reference's ``((top, bottom), (left,
 right))`` equals what "same" pads (``layouts.keras_same_padding``, at any stride), else explicit
 (``ZeroPadding2D`` + ``padding="valid"``); ``padding_mode="reflect"`` is ``keras.ops.pad(mode=
-"reflect")`` in a layer (:class:`ReflectionPadding2D`; Keras has no such layer). Max pooling pads
+"reflect")`` in a layer (:class:`ReflectionPadding2D`; Keras has no such layer); ``"replicate"``
+and ``"circular"`` gather the border cells (:class:`SlicePadding2D`: TensorFlow's pad has no edge or
+wrap mode). Max pooling pads
 with ``-inf``, which zero padding cannot express: it is run with ``padding="same"`` (TensorFlow
 ignores the padded cells) when "same" has the reference's windows (also under ``ceil_mode``), else
 as ``keras.ops.pad`` with ``-inf`` in a layer (:class:`ConstantPadding2D`, the ``ceil_mode``
@@ -198,11 +200,6 @@ def _reason(s: LayerSpec, in_shape: Shape) -> str | None:
         if max(stride) > 1 and max(dilation) > 1:
             return (f"Keras Conv2D rejects strides > 1 together with dilation_rate > 1 (ValueError at construction); "
                     f"got stride={stride}, dilation={dilation}")
-        mode = kw.get("padding_mode", "zeros")
-        if mode in ("replicate", "circular"):
-            return (f"Keras has no {mode} padding: no padding layer, and keras.ops.pad(mode="
-                    f"{'edge' if mode == 'replicate' else 'wrap'!r}) is refused by the TensorFlow backend "
-                    f"(CONSTANT, REFLECT, SYMMETRIC only)")
     if s.kind == "maxpool":
         if _pair(kw.get("dilation", 1), "dilation") != (1, 1):
             return "Keras MaxPooling2D has no dilation"
@@ -288,6 +285,31 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def call(self, inputs):
         return keras.ops.pad(inputs, ((0, 0), *self.pads, (0, 0)), mode="reflect")
+
+
+class SlicePadding2D(keras.layers.Layer):
+    """PyTorch's ``padding_mode="replicate"`` or ``"circular"`` for channels-last images, built from slices
+    and ``keras.ops.concatenate`` (TensorFlow's pad has no edge or wrap mode): replicate repeats the edge
+    row/column, circular wraps the other side around; ``pads = ((top, bottom), (left, right))``. The
+    gradient of the concatenation folds each border cell back onto the cell it copied."""
+
+    def __init__(self, pads, mode: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("replicate", "circular"):
+            raise ValueError(f"SlicePadding2D: mode must be 'replicate' or 'circular', got {mode!r}")
+        self.pads, self.mode = tuple(tuple(p) for p in pads), mode
+
+    def _pad_axis(self, x, axis: int, before: int, after: int):
+        n = x.shape[axis]
+        if self.mode == "replicate":
+            index = np.r_[np.zeros(before, int), np.arange(n), np.full(after, n - 1)]
+        else:
+            index = np.r_[np.arange(n - before, n), np.arange(n), np.arange(after)] % n
+        return x if before == after == 0 else keras.ops.take(x, index, axis=axis)
+
+    def call(self, inputs):
+        (top, bottom), (left, right) = self.pads
+        return self._pad_axis(self._pad_axis(inputs, 1, top, bottom), 2, left, right)
 
 
 class ConstantPadding2D(keras.layers.Layer):
@@ -376,6 +398,8 @@ class KerasModel:
                 pad = []
             elif mode == "reflect":
                 pad = [ReflectionPadding2D(pads, dtype=dtype)]
+            elif mode in ("replicate", "circular"):
+                pad = [SlicePadding2D(pads, mode, dtype=dtype)]
             else:
                 pad = [keras.layers.ZeroPadding2D(pads, **fmt)]
             geometry = {"strides": kw["stride"], "padding": "same" if same else "valid",
