@@ -41,8 +41,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def output_problem(args: argparse.Namespace) -> str | None:
-    """Check, and create, every output location of ``args`` before any work starts (a bad path then
-    fails at once, not after a long run); returns what is wrong, or None."""
+    """Check every output location of ``args`` before any work starts (a bad path then fails at once, not
+    after a long run; the commands create missing folders when they write); returns what is wrong, or None."""
     for name in (*OUTPUT_FOLDERS, *OUTPUT_FILES):
         value = getattr(args, name, None)
         if value is None:
@@ -53,19 +53,17 @@ def output_problem(args: argparse.Namespace) -> str | None:
         if not folder and path.is_dir():
             return f"--{name}: {path} is a folder, expected a file path"
         parent = path if folder else path.parent
-        blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            return f"--{name}: {blocker} is a file, not a folder"
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            return f"--{name}: cannot create the folder for {path}: {exc.strerror or exc}"
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+        if not existing.is_dir():
+            return f"--{name}: {existing} is a file, not a folder"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"--{name}: cannot write into {existing}"
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, check the output paths, run the subcommand; bad input found while running
-    (a ``ValueError``, e.g. a corrupt data file) is reported in one line with exit code 2."""
+    """Parse ``argv``, check the output paths, run the subcommand; bad flags and bad input found while
+    running (a ``ValueError``, e.g. a corrupt data file) are reported in one line with exit code 2."""
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in SUBCOMMANDS else None).parse_args(argv)
@@ -75,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    except SystemExit as exc:  # a command's own check of its flags or data: a usage error, as argparse's
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        raise
     except ValueError as exc:
         if os.environ.get(TRACEBACK_VAR):
             raise

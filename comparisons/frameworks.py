@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from types import ModuleType
 
@@ -38,5 +39,8 @@ def load_adapter(framework: str) -> ModuleType:
 
 
 def missing_package(exc: ImportError, packages: tuple[str, ...]) -> bool:
-    """Whether ``exc`` says one of ``packages`` (or a module inside one) cannot be imported."""
-    return (exc.name or "").split(".")[0] in packages
+    """Whether ``exc`` says one of ``packages`` is not installed: a ModuleNotFoundError for it (or a module
+    inside it) while the package itself cannot be found. "cannot import name X from torch.nn" is not
+    that: torch is there, and the error is a bug (ours or an API change) to show."""
+    top = (exc.name or "").split(".")[0]
+    return isinstance(exc, ModuleNotFoundError) and top in packages and importlib.util.find_spec(top) is None

@@ -16,6 +16,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -223,9 +224,10 @@ def compare(args, case, params, images, labels, lr) -> list[dict]:
     if steps < 2:
         raise SystemExit(f"cnnref train --compare: needs at least 2 steps to time, the data and flags give {steps}")
     rows, losses = [], {}
-    runs = [("reference", {}), ("torch", None), ("keras", None), ("reference", {"eps_hat": True})]
+    impl = {"impl": args.impl or "im2col"}
+    runs = [("reference", impl), ("torch", None), ("keras", None), ("reference", {**impl, "eps_hat": True})]
     for framework, options in runs:
-        label = framework if not options else "reference (Keras' eps)"
+        label = "reference (Keras' eps)" if options and options.get("eps_hat") else framework
         try:
             trainer = make_trainer(framework, case, params, args.dtype, args.optimizer, lr, **(options or {}))
         except FrameworkUnavailable as exc:
@@ -274,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps)
         _print_compare(rows, args, steps)
         if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             with open(args.json, "w") as f:
                 json.dump({"compare": rows, "steps": steps, "batch_size": args.batch_size,
                            "optimizer": args.optimizer, "dtype": args.dtype}, f, indent=2)
@@ -303,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
           f"{len(images)} images, batch {args.batch_size}, {args.optimizer} lr {lr:g}, {args.dtype}; "
           f"{result.seconds_per_step * 1e3:.3f} ms/step ({result.seconds:.1f} s)")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=2)
     return 0

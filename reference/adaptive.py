@@ -114,7 +114,8 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
                 a, b = np.divmod(k, c1 - c0)
                 indices[:, :, i, j] = (r0 + a) * w + (c0 + b)
         self._cache = (x.shape, indices, single)
-        self.indices = indices[0] if single else indices
+        # the caller's copy: changing the returned indices in place must not move the gradient
+        self.indices = (indices[0] if single else indices).copy()
         out = self._finish_forward(out, single)
         return (out, self.indices) if self.return_indices else out
 

@@ -27,6 +27,7 @@ from .layer import SpatialLayer
 from .validation import as_pair, check_bool, check_choice
 from .windows import (
     check_windows_touch_input,
+    inside_taps,
     offset_views,
     output_size,
     overhang,
@@ -81,9 +82,9 @@ class _Pool2d(SpatialLayer):
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
 
     def _geometry(self, hw, dtype) -> tuple:
-        """``(out_hw, extra, divisors)`` for inputs of spatial size ``hw`` (see :func:`overhang`; divisors
-        in ``dtype`` or None): checked and computed on the first call with that size and these settings,
-        then reused, since the checks cost more than pooling a small image."""
+        """``(out_hw, extra, divisors, inside)`` for inputs of spatial size ``hw`` (see :func:`overhang` and
+        :func:`inside_taps`; divisors in ``dtype`` or None): checked and computed on the first call with that
+        size and these settings, then reused, since the checks cost more than pooling a small image."""
         key = (hw, dtype, self._settings())
         if self._geometry_key != key:
             geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
@@ -91,14 +92,15 @@ class _Pool2d(SpatialLayer):
             check_windows_touch_input(hw, *geometry, out_hw, f"{self.name}.forward")
             divisors = self._divisors(hw, out_hw)
             self._geometry_value = (out_hw, overhang(hw, *geometry, out_hw),
-                                    None if divisors is None else divisors.astype(dtype))
+                                    None if divisors is None else divisors.astype(dtype),
+                                    inside_taps(hw, *geometry, out_hw))
             self._geometry_key = key
         return self._geometry_value
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` or ``(N, C, H, W)`` -> ``(C, H', W')`` or ``(N, C, H', W')``."""
         x, single = self._batch(self._input(x))
-        out_hw, extra, divisors = self._geometry(x.shape[2:], x.dtype)
+        out_hw, extra, divisors, inside = self._geometry(x.shape[2:], x.dtype)
         xp = pad_spatial(x, self.padding, value=self.pad_value, extra=extra)
         if self.impl == "loop":
             out, cache = self._loop_forward(xp, out_hw)
@@ -107,13 +109,13 @@ class _Pool2d(SpatialLayer):
             out, cache = self._windows_forward(win[:, :, : out_hw[0], : out_hw[1]])
         if divisors is not None:
             out /= divisors
-        self._cache = (xp.shape, extra, cache, divisors, single)
+        self._cache = (xp.shape, extra, cache, divisors, single, inside)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx`` shaped like the input."""
         dout = self._upstream(dout)
-        xp_shape, extra, cache, divisors, single = self._cache
+        xp_shape, extra, cache, divisors, single, inside = self._cache
         d = dout[np.newaxis] if single else dout
         if divisors is not None:
             d = d / divisors
@@ -125,9 +127,10 @@ class _Pool2d(SpatialLayer):
         dxp = (np.empty if tiled else np.zeros)(xp_shape, dtype=d.dtype)
         if self.impl == "loop":
             for i, j, rows, cols in window_slices(d.shape[2:], self.kernel_size, self.stride, self.dilation):
-                dxp[:, :, rows, cols] += self._loop_window_grad(cache[:, :, rows, cols], d[:, :, i, j])
+                taps = None if inside is None else inside[0][i][:, None] & inside[1][j][None, :]
+                dxp[:, :, rows, cols] += self._loop_window_grad(cache[:, :, rows, cols], d[:, :, i, j], taps)
         else:
-            self._windows_backward(dxp, cache, d)
+            self._windows_backward(dxp, cache, d, inside)
         dx = unpad_spatial(dxp, self.padding, extra=extra)
         return dx[0] if single else dx
 
@@ -173,23 +176,23 @@ class MaxPool2d(_Pool2d):
         out = super().forward(x)
         if not self.return_indices:
             return out
-        xp_shape, extra, cache, _, single = self._cache
-        offsets = self._first_max_offsets(cache, out[np.newaxis] if single else out)
+        xp_shape, extra, cache, _, single, inside = self._cache
+        offsets = self._first_max_offsets(cache, out[np.newaxis] if single else out, inside)
         self.indices = self._flat_indices(offsets, xp_shape, extra)
         self.indices = self.indices[0] if single else self.indices
         return out, self.indices
 
-    def _first_max_offsets(self, cache, out) -> np.ndarray:
+    def _first_max_offsets(self, cache, out, inside) -> np.ndarray:
         """``(N, C, H', W')`` int64: ``a * kw + b`` for the offset ``(a, b)`` of each window's first maximum."""
         kw = self.kernel_size[1]
         if self.impl == "loop":
             offsets = np.empty(out.shape, dtype=np.int64)
             for i, j, rows, cols in window_slices(out.shape[2:], self.kernel_size, self.stride, self.dilation):
-                region = cache[:, :, rows, cols]
-                offsets[:, :, i, j] = region.reshape(*out.shape[:2], region.shape[2] * region.shape[3]).argmax(axis=-1)
+                taps = None if inside is None else inside[0][i][:, None] & inside[1][j][None, :]
+                offsets[:, :, i, j] = self._first_max(cache[:, :, rows, cols], taps)
             return offsets
         offsets = np.zeros(out.shape, dtype=np.int64)
-        for a, b, hit in self._first_hits(*cache):
+        for a, b, hit in self._first_hits(*cache, inside):
             offsets[hit] = a * kw + b
         return offsets
 
@@ -207,10 +210,20 @@ class MaxPool2d(_Pool2d):
         return flat_windows.max(axis=-1)
 
     @staticmethod
-    def _loop_window_grad(region, g):
-        """``region (N, C, kh, kw)`` gets ``g (N, C)`` at its first maximum (row-major)."""
-        first_max = region.reshape(*region.shape[:2], region.shape[2] * region.shape[3]).argmax(axis=-1)
-        onehot = np.arange(region.shape[2] * region.shape[3]) == first_max[..., None]
+    def _first_max(region, taps) -> np.ndarray:
+        """``(N, C)`` int64: ``a * kw + b`` of the first maximum of ``region (N, C, kh, kw)`` in row-major order
+        (a NaN is the maximum, as ``argmax``), among the taps inside the input when ``taps (kh, kw)`` is given:
+        a padded ``-inf`` never wins, not even a tie with an input ``-inf``."""
+        flat = region.reshape(*region.shape[:2], region.shape[2] * region.shape[3])
+        if taps is None:
+            return flat.argmax(axis=-1)
+        candidates = (flat == flat.max(axis=-1, keepdims=True)) | np.isnan(flat)
+        return (candidates & taps.reshape(-1)).argmax(axis=-1)
+
+    @classmethod
+    def _loop_window_grad(cls, region, g, taps):
+        """``region (N, C, kh, kw)`` gets ``g (N, C)`` at its first maximum (:meth:`_first_max`)."""
+        onehot = np.arange(region.shape[2] * region.shape[3]) == cls._first_max(region, taps)[..., None]
         return onehot.reshape(region.shape) * g[..., None, None]
 
     def _windows_forward(self, win):
@@ -227,10 +240,12 @@ class MaxPool2d(_Pool2d):
         return out, (win, out.copy())
 
     @staticmethod
-    def _first_hits(win, out):
+    def _first_hits(win, out, inside):
         """Yield ``(a, b, hit)`` per offset in row-major order; ``hit`` marks the windows whose first
         maximum is at offset ``(a, b)``: the first offset equal to the window's max, or the first NaN
-        (as ``argmax``; a NaN in a window makes its max NaN, so without one in ``out`` there is none)."""
+        (as ``argmax``; a NaN in a window makes its max NaN, so without one in ``out`` there is none),
+        among the offsets that read the input (``inside``, see :func:`inside_taps`): a padded ``-inf``
+        never wins, not even a tie with an input ``-inf``."""
         nan = bool(np.isnan(out).any())
         free = None  # windows whose maximum is not found yet; None while that is all of them
         last = (win.shape[-2] - 1, win.shape[-1] - 1)
@@ -239,6 +254,8 @@ class MaxPool2d(_Pool2d):
                 hit = np.equal(win[..., a, b], out)
                 if nan:
                     hit |= np.isnan(win[..., a, b])
+                if inside is not None:
+                    hit &= inside[0][:, a, None] & inside[1][None, :, b]
                 if free is None:
                     if (a, b) != last:
                         free = ~hit
@@ -248,10 +265,10 @@ class MaxPool2d(_Pool2d):
                         free ^= hit
                 yield a, b, hit
 
-    def _windows_backward(self, dxp, cache, d):
-        """Each window's gradient goes to the first offset equal to its max."""
+    def _windows_backward(self, dxp, cache, d, inside):
+        """Each window's gradient goes to its first maximum (:meth:`_first_hits`)."""
         views, disjoint = self._offset_views(dxp, d)
-        for (_, _, view), (_, _, hit) in zip(views, self._first_hits(*cache), strict=True):
+        for (_, _, view), (_, _, hit) in zip(views, self._first_hits(*cache, inside), strict=True):
             if disjoint:
                 np.multiply(hit, d, out=view)
             else:
@@ -296,8 +313,9 @@ class AvgPool2d(_Pool2d):
         return flat_windows.sum(axis=-1)
 
     @staticmethod
-    def _loop_window_grad(region, g):
-        """Every element of ``region (N, C, kh, kw)`` gets ``g`` (already divided by the window's divisor)."""
+    def _loop_window_grad(region, g, taps):
+        """Every element of ``region (N, C, kh, kw)`` gets ``g`` (already divided by the window's divisor;
+        ``taps`` does not matter: padding cells are cut off afterwards)."""
         return np.broadcast_to(g[..., None, None], region.shape)
 
     def _windows_forward(self, win):
@@ -310,7 +328,7 @@ class AvgPool2d(_Pool2d):
                     out += win[..., a, b]
         return out, win.shape
 
-    def _windows_backward(self, dxp, win_shape, d):
+    def _windows_backward(self, dxp, win_shape, d, inside):
         views, disjoint = self._offset_views(dxp, d)
         for _, _, view in views:
             if disjoint:

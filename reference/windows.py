@@ -62,20 +62,34 @@ def output_size(
     return (out[0], out[1])
 
 
+def inside_taps(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                out_size: Pair) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per axis, ``(out, k)`` bool: whether tap ``k`` of window ``i`` reads the input rather than the padding
+    (``0 <= i * s - p + k * d < n``); None when every tap of every window does."""
+    masks = []
+    for n, k, s, p, d, o in zip(size, kernel, stride, padding, dilation, out_size, strict=True):
+        taps = np.arange(o)[:, None] * s - p + np.arange(k)[None, :] * d
+        masks.append((taps >= 0) & (taps < n))
+    return None if all(m.all() for m in masks) else (masks[0], masks[1])
+
+
 def check_windows_touch_input(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
                               out_size: Pair, where: str) -> None:
     """Raise ValueError when some window's taps all lie in the padding (a dilated or ``ceil_mode``
     window can step over the whole input): its max would be ``-inf`` and its count 0. (PyTorch
     returns ``-inf`` there with an out-of-range index, and its backward can crash.)"""
-    for axis, n, k, s, p, d, o in zip(("height", "width"), size, kernel, stride, padding, dilation, out_size,
-                                      strict=True):
-        taps = np.arange(o)[:, None] * s - p + np.arange(k)[None, :] * d
-        empty = ~((taps >= 0) & (taps < n)).any(axis=1)
+    masks = inside_taps(size, kernel, stride, padding, dilation, out_size)
+    if masks is None:
+        return
+    for axis, inside, n, k, s, p, d in zip(("height", "width"), masks, size, kernel, stride, padding, dilation,
+                                           strict=True):
+        empty = ~inside.any(axis=1)
         if empty.any():
             i = int(np.argmax(empty))
+            taps = (i * s - p + np.arange(k) * d).tolist()
             raise ValueError(
                 f"{where}: window {i} along the {axis} lies entirely in the padding (taps at "
-                f"{taps[i].tolist()}, input {axis} {n}, kernel {k}, stride {s}, padding {p}, dilation {d}); "
+                f"{taps}, input {axis} {n}, kernel {k}, stride {s}, padding {p}, dilation {d}); "
                 f"use less padding or dilation, or ceil_mode=False"
             )
 

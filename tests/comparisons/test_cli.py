@@ -10,11 +10,11 @@ from tests.reference.test_data import write_dataset, write_idx
 
 
 def run_cli(capsys, *argv) -> tuple[int, str]:
-    """Exit code and stderr of ``cnnref argv``; argparse's own errors (SystemExit) included."""
+    """Exit code and stderr of ``cnnref argv``, argparse's own errors (SystemExit(2)) included."""
     try:
         code = cli.main(list(argv))
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (print(exc.code, file=__import__("sys").stderr) or 2)
+        code = exc.code
     return code, capsys.readouterr().err
 
 
@@ -39,10 +39,17 @@ def test_a_json_path_below_a_file_fails_before_training(tmp_path, capsys, mnist_
     assert code == 2 and f"--json: {blocker} is a file, not a folder" in err
 
 
-def test_missing_output_folders_are_created_up_front(tmp_path, capsys):
-    out = tmp_path / "new" / "reports"
-    code, _ = run_cli(capsys, "audit", "--list", "--out", str(out))
-    assert code == 0 and out.is_dir()
+def test_missing_output_folders_are_created_when_written_not_before(tmp_path, capsys, mnist_like):
+    unused = tmp_path / "new" / "reports"
+    code, _ = run_cli(capsys, "audit", "--list", "--out", str(unused))
+    assert code == 0 and not (tmp_path / "new").exists()  # --list writes nothing
+    code, _ = run_cli(capsys, "train", "--data-dir", str(tmp_path / "absent"), "--epochs", "0",
+                      "--json", str(tmp_path / "made" / "r.json"))
+    assert code == 2 and not (tmp_path / "made").exists()  # refused before any work
+    out = tmp_path / "deep" / "er" / "r.json"
+    code, _ = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--train-samples", "8", "--no-progress",
+                      "--json", str(out))
+    assert code == 0 and out.is_file()
 
 
 def test_a_corrupt_data_file_is_one_line_not_a_traceback(tmp_path, capsys, mnist_like):
@@ -61,7 +68,7 @@ def test_a_corrupt_data_file_is_one_line_not_a_traceback(tmp_path, capsys, mnist
 ])
 def test_train_refuses_bad_flags_before_loading_data(tmp_path, capsys, flags, message):
     code, err = run_cli(capsys, "train", "--data-dir", str(tmp_path / "absent"), *flags)
-    assert code != 0 and message in err
+    assert code == 2 and message in err
 
 
 @pytest.mark.parametrize("change,message", [
@@ -74,7 +81,7 @@ def test_train_refuses_data_the_tutorial_cnn_cannot_take(capsys, mnist_like, cha
     else:
         write_idx(mnist_like / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 10], np.uint8))
     code, err = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--train-samples", "8", "--no-progress")
-    assert code != 0 and message in err
+    assert code == 2 and message in err
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # diverging on purpose: overflow, then inf * 0

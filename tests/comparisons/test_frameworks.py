@@ -18,8 +18,22 @@ def raising(exc):
 @pytest.mark.parametrize("framework,missing", [("torch", "torch"), ("keras", "tensorflow"), ("keras", "keras.src")])
 def test_a_missing_framework_package_is_unavailable(monkeypatch, framework, missing):
     monkeypatch.setattr(frameworks.importlib, "import_module", raising(ModuleNotFoundError("no", name=missing)))
+    monkeypatch.setattr(frameworks.importlib.util, "find_spec", lambda name: None)  # as if not installed
     with pytest.raises(frameworks.FrameworkUnavailable, match=f"{framework} is not installed here"):
         frameworks.load_adapter(framework)
+
+
+@pytest.mark.parametrize("error", [
+    ImportError("cannot import name 'renamed_helper' from 'torch.nn.functional'", name="torch.nn.functional"),
+    ModuleNotFoundError("No module named 'torch.nn.renamed'", name="torch.nn.renamed"),
+], ids=["name-from-installed-torch", "submodule-of-installed-torch"])
+def test_an_import_error_inside_an_installed_framework_is_raised_as_is(monkeypatch, error):
+    """With torch installed, a name or submodule it lacks is an API change or a typo, not a missing torch."""
+    monkeypatch.setattr(frameworks.importlib, "import_module", raising(error))
+    monkeypatch.setattr(frameworks.importlib.util, "find_spec", lambda name: object())  # as if installed
+    with pytest.raises(ImportError) as info:
+        frameworks.load_adapter("torch")
+    assert info.value is error
 
 
 def test_an_import_error_in_our_own_adapter_is_raised_as_is(monkeypatch):

@@ -140,3 +140,15 @@ def test_bad_arguments_raise_clear_errors(call, exc, message):
 def _forwarded(layer):
     layer.forward(np.zeros((2, 3, 4, 4)))
     return layer
+
+
+def test_changing_the_returned_indices_keeps_the_gradient():
+    """The returned indices are the caller's (``MaxUnpool``-style code may edit them): backward uses its own."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 5))
+    dout = np.random.default_rng(1).standard_normal((2, 3, 2, 2))
+    untouched = AdaptiveMaxPool2d(2, return_indices=True)
+    untouched.forward(x)
+    layer = AdaptiveMaxPool2d(2, return_indices=True)
+    _, indices = layer.forward(x)
+    indices[...] = 0
+    np.testing.assert_array_equal(layer.backward(dout), untouched.backward(dout))

@@ -103,7 +103,8 @@ def test_changing_the_output_in_place_keeps_the_gradient(impl, change):
 @pytest.mark.parametrize("impl", ["loop", "im2col"])
 def test_max_pool_nan_is_the_maximum(impl):
     """A NaN wins its window (as numpy's argmax and PyTorch): the output is NaN, the gradient goes to it;
-    the other windows are untouched by it."""
+    the other windows are untouched by it. (With two NaNs in a window the reference takes the first, as
+    argmax; PyTorch's CPU kernel takes the last.)"""
     x = np.arange(16.0).reshape(1, 4, 4)
     x[0, 0, 1] = np.nan  # in the top-left window, not at its maximum (5.0)
     pool = MaxPool2d(2, impl=impl)
@@ -111,3 +112,32 @@ def test_max_pool_nan_is_the_maximum(impl):
     assert np.isnan(out[0, 0, 0]) and out[0].tolist()[1] == [13.0, 15.0] and out[0, 0, 1] == 7.0
     dx = pool.backward(np.ones((1, 2, 2)))
     assert dx[0, 0, 1] == 1.0 and dx[0, 1, 1] == 0.0 and dx.sum() == 4.0
+
+
+def first_max_brute_force(plane: np.ndarray, out_hw, k: int, s: int, p: int) -> np.ndarray:
+    """Flat index of each window's first maximum among the cells it reads inside ``plane``, row-major."""
+    h, w = plane.shape
+    out = np.empty(out_hw, dtype=np.int64)
+    for i in range(out_hw[0]):
+        for j in range(out_hw[1]):
+            cells = [(r, c) for r in range(i * s - p, i * s - p + k) for c in range(j * s - p, j * s - p + k)
+                     if 0 <= r < h and 0 <= c < w]
+            best = max(plane[r, c] for r, c in cells)
+            out[i, j] = next(r * w + c for r, c in cells if plane[r, c] == best)
+    return out
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool_padding_never_wins_a_tie_with_minus_infinity(impl, ceil_mode):
+    """An input -inf ties with the -inf padding: the first maximum is still an input cell (as PyTorch, whose
+    kernel reads no padding), so indices point into the input and every window's gradient arrives."""
+    rng = np.random.default_rng(3)
+    x = np.where(rng.random((2, 1, 5, 6)) < 0.7, -np.inf, rng.standard_normal((2, 1, 5, 6)))
+    x[0, 0] = -np.inf  # one plane all -inf: every window ties
+    pool = MaxPool2d(3, stride=2, padding=1, impl=impl, return_indices=True, ceil_mode=ceil_mode)
+    out, indices = pool.forward(x)
+    for n in range(2):
+        np.testing.assert_array_equal(indices[n, 0], first_max_brute_force(x[n, 0], out.shape[2:], 3, 2, 1))
+    dx = pool.backward(np.ones_like(out))
+    assert dx.sum() == out.size
