@@ -67,6 +67,7 @@ def test_report_shows_where_the_time_goes_and_the_gemms_over_pytorch(tmp_path):
     paths = write(timings, meta, tmp_path, {"mid": phases})
     # GEMM phases: forward_gemm (2 ms), weight_grad_gemm (5 ms), input_grad_gemm (6 ms) -> 13 ms / 8 ms
     profile = json.loads(paths["json"].read_text())["profile"]["mid"]
-    assert profile["gemms_s"] == pytest.approx(0.013) and profile["gemms_over_torch"] == pytest.approx(13 / 8)
+    assert profile["gemms_s"] == pytest.approx(0.013, rel=1e-12)
+    assert profile["gemms_over_torch"] == pytest.approx(13 / 8, rel=1e-12)
     text = paths["md"].read_text()
     assert "## Where the im2col time goes" in text and "| **three GEMMs / PyTorch** |" in text and "1.62x" in text
