@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
-    parser.add_argument("--rounds", type=positive_int, default=None, help="samples per cell (default 7, quick 5)")
+    parser.add_argument("--rounds", type=positive_int, default=None, help="samples per cell (default 9, quick 7)")
 
 
 def _framework_versions(impls: list[str]) -> dict[str, str]:
@@ -100,7 +100,7 @@ def measure_all(layers, shapes, impls, dtypes, threads, rounds, min_sample_s, lo
 
 def run(args: argparse.Namespace) -> int:
     quick = args.quick
-    rounds = args.rounds if args.rounds is not None else (5 if quick else 7)
+    rounds = args.rounds if args.rounds is not None else (7 if quick else 9)
     dtypes = ["float32"] if quick else list(DTYPES)
     set_blas_threads(args.threads)
     load_before = [round(v, 2) for v in os.getloadavg()]
