@@ -216,9 +216,10 @@ def planned_steps(n_images: int, batch_size: int, epochs: int, max_steps: int | 
     return total if max_steps is None else min(total, max_steps)
 
 
-def compare(args, case, params, images, labels, lr) -> list[dict]:
-    """``--steps`` steps per framework from the same weights and order: seconds/step (median of five
-    chunks) and how far each framework's per-step losses are from the reference's."""
+def compare(args, case, params, images, labels, lr) -> tuple[list[dict], int]:
+    """``--steps`` steps per framework (fewer when the data and flags give fewer: the count run is returned
+    with the rows) from the same weights and order: seconds/step (median of five chunks) and how far each
+    framework's per-step losses are from the reference's."""
     orders = epoch_orders(len(images), args.epochs, args.seed)
     steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps)
     if steps < 2:
@@ -244,7 +245,7 @@ def compare(args, case, params, images, labels, lr) -> list[dict]:
         if other in losses and row["framework"] in losses:
             a, b = losses[row["framework"]], losses[other]
             row["max_loss_rel_diff"] = float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-300)))
-    return rows
+    return rows, steps
 
 
 def _print_compare(rows: list[dict], args, steps: int) -> None:
@@ -272,8 +273,7 @@ def run(args: argparse.Namespace) -> int:
     case = tutorial_case(args.seed)
     params = initial_params(case, args.dtype, args.init)
     if args.compare:
-        rows = compare(args, case, params, images, labels, lr)
-        steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps)
+        rows, steps = compare(args, case, params, images, labels, lr)
         _print_compare(rows, args, steps)
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -9,21 +9,32 @@ import numpy as np
 from .layer import Layer
 
 
-class ReLU(Layer):
-    """``max(x, 0)``, any shape. The gradient at exactly 0 is 0 (as PyTorch and TensorFlow)."""
+class Pointwise(Layer):
+    """An element-wise function. ``forward`` keeps its derivative at ``x`` (not its output, which is the
+    caller's and may be changed in place before ``backward``); ``backward`` multiplies ``dout`` by it."""
+
+    def _value_and_slope(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - interface
+        """``(f(x), f'(x))``, each shaped like ``x``."""
+        raise NotImplementedError
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
-        self._cache = x > 0
+        y, self._cache = self._value_and_slope(x)
         self._out_shape = x.shape
-        return np.maximum(x, 0)
+        return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dout = self._upstream(dout)
-        return dout * self._cache
+        return self._upstream(dout) * self._cache
 
 
-class LeakyReLU(Layer):
+class ReLU(Pointwise):
+    """``max(x, 0)``, any shape. The gradient at exactly 0 is 0 (as PyTorch and TensorFlow)."""
+
+    def _value_and_slope(self, x):
+        return np.maximum(x, 0), x > 0
+
+
+class LeakyReLU(Pointwise):
     """``x`` where ``x > 0``, ``negative_slope * x`` elsewhere; any shape.
 
     ``negative_slope`` defaults to 0.01 as ``torch.nn.LeakyReLU`` (Keras' ``LeakyReLU`` defaults to
@@ -41,46 +52,29 @@ class LeakyReLU(Layer):
     def __repr__(self) -> str:
         return f"LeakyReLU(negative_slope={self.negative_slope})"
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._input(x)
-        self._cache = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
-        self._out_shape = x.shape
-        return x * self._cache
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._upstream(dout) * self._cache
+    def _value_and_slope(self, x):
+        slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        return x * slope, slope
 
 
-class Sigmoid(Layer):
+class Sigmoid(Pointwise):
     """``1 / (1 + exp(-x))``, any shape, without overflow for large ``|x|``; ``dx = dout * y * (1 - y)``."""
 
     def __repr__(self) -> str:
         return "Sigmoid()"
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._input(x)
+    def _value_and_slope(self, x):
         e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
         y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        self._cache = y * (1 - y)  # the derivative, not y: the caller may change y in place
-        self._out_shape = x.shape
-        return y
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._upstream(dout) * self._cache
+        return y, y * (1 - y)
 
 
-class Tanh(Layer):
+class Tanh(Pointwise):
     """``tanh(x)``, any shape; ``dx = dout * (1 - y**2)``."""
 
     def __repr__(self) -> str:
         return "Tanh()"
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._input(x)
+    def _value_and_slope(self, x):
         y = np.tanh(x)
-        self._cache = 1 - y * y  # the derivative, not y: the caller may change y in place
-        self._out_shape = x.shape
-        return y
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._upstream(dout) * self._cache
+        return y, 1 - y * y

@@ -19,6 +19,7 @@ dilation) is refused with a ValueError: PyTorch returns ``-inf`` there and its b
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,6 +40,19 @@ from .windows import (
 )
 
 
+class PoolGeometry(NamedTuple):
+    """What pooling inputs of one spatial size share: ``out_hw``; ``extra``, the ``ceil_mode`` overhang
+    (:func:`overhang`); ``divisors`` ``(H', W')`` in the input's dtype (average pooling) or None;
+    ``inside``, the taps that read the input (:func:`inside_taps`) or None; ``tiled``: the windows tile
+    the padded input (stride = kernel, no dilation), so a backward writes every cell of its gradient."""
+
+    out_hw: tuple[int, int]
+    extra: tuple[int, int]
+    divisors: np.ndarray | None
+    inside: tuple[np.ndarray, np.ndarray] | None
+    tiled: bool
+
+
 class _Pool2d(SpatialLayer):
     """What max and average pooling share: arguments, padding, output size, dispatch."""
 
@@ -55,7 +69,7 @@ class _Pool2d(SpatialLayer):
         self.ceil_mode = check_bool(ceil_mode, where, "ceil_mode")
         self.impl = check_choice(impl, IMPLS, where, "impl")
         self._geometry_key: tuple | None = None
-        self._geometry_value: tuple = ()
+        self._geometry_value: PoolGeometry | None = None
         for p, k in zip(self.padding, self.kernel_size, strict=True):
             if p > k // 2:
                 raise ValueError(
@@ -81,49 +95,50 @@ class _Pool2d(SpatialLayer):
         """Everything the output size and the divisors depend on, besides the input."""
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
 
-    def _geometry(self, hw, dtype) -> tuple:
-        """``(out_hw, extra, divisors, inside)`` for inputs of spatial size ``hw`` (see :func:`overhang` and
-        :func:`inside_taps`; divisors in ``dtype`` or None): checked and computed on the first call with that
-        size and these settings, then reused, since the checks cost more than pooling a small image."""
+    def _geometry(self, hw, dtype) -> PoolGeometry:
+        """The :class:`PoolGeometry` of inputs of spatial size ``hw`` in ``dtype``: checked and computed on the
+        first call with that size and these settings, then reused, since the checks cost more than pooling a
+        small image."""
         key = (hw, dtype, self._settings())
         if self._geometry_key != key:
             geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
             out_hw = output_size(hw, *geometry, f"{self.name}.forward", self.ceil_mode)
             check_windows_touch_input(hw, *geometry, out_hw, f"{self.name}.forward")
             divisors = self._divisors(hw, out_hw)
-            self._geometry_value = (out_hw, overhang(hw, *geometry, out_hw),
-                                    None if divisors is None else divisors.astype(dtype),
-                                    inside_taps(hw, *geometry, out_hw))
+            extra = overhang(hw, *geometry, out_hw)
+            tiled = all(s == k and d == 1 and o * s == n + 2 * p + e for n, k, s, p, d, o, e in
+                        zip(hw, *geometry, out_hw, extra, strict=True))
+            self._geometry_value = PoolGeometry(out_hw, extra, None if divisors is None else divisors.astype(dtype),
+                                                inside_taps(hw, *geometry, out_hw), tiled)
             self._geometry_key = key
         return self._geometry_value
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C, H, W)`` or ``(N, C, H, W)`` -> ``(C, H', W')`` or ``(N, C, H', W')``."""
         x, single = self._batch(self._input(x))
-        out_hw, extra, divisors, inside = self._geometry(x.shape[2:], x.dtype)
-        xp = pad_spatial(x, self.padding, value=self.pad_value, extra=extra)
+        geometry = self._geometry(x.shape[2:], x.dtype)
+        (oh, ow) = geometry.out_hw
+        xp = pad_spatial(x, self.padding, value=self.pad_value, extra=geometry.extra)
         if self.impl == "loop":
-            out, cache = self._loop_forward(xp, out_hw)
+            out, cache = self._loop_forward(xp, geometry.out_hw)
         else:
             win = sliding_windows(xp, self.kernel_size, self.stride, self.dilation)
-            out, cache = self._windows_forward(win[:, :, : out_hw[0], : out_hw[1]])
-        if divisors is not None:
-            out /= divisors
-        self._cache = (xp.shape, extra, cache, divisors, single, inside)
+            out, cache = self._windows_forward(win[:, :, :oh, :ow])
+        if geometry.divisors is not None:
+            out /= geometry.divisors
+        self._cache = (xp.shape, cache, single, geometry)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx`` shaped like the input."""
         dout = self._upstream(dout)
-        xp_shape, extra, cache, divisors, single, inside = self._cache
+        xp_shape, cache, single, geometry = self._cache
+        inside = geometry.inside
         d = dout[np.newaxis] if single else dout
-        if divisors is not None:
-            d = d / divisors
-        # windows that tile the padded input write every cell of its gradient: no zeros needed first
-        tiled = self.impl != "loop" and all(
-            s == k and dil == 1 and o * s == n
-            for s, k, dil, o, n in zip(self.stride, self.kernel_size, self.dilation, d.shape[2:], xp_shape[2:],
-                                       strict=True))
+        if geometry.divisors is not None:
+            d = d / geometry.divisors
+        # the im2col backward writes every cell of windows that tile the padded input: no zeros needed first
+        tiled = geometry.tiled and self.impl != "loop"
         dxp = (np.empty if tiled else np.zeros)(xp_shape, dtype=d.dtype)
         if self.impl == "loop":
             for i, j, rows, cols in window_slices(d.shape[2:], self.kernel_size, self.stride, self.dilation):
@@ -131,7 +146,7 @@ class _Pool2d(SpatialLayer):
                 dxp[:, :, rows, cols] += self._loop_window_grad(cache[:, :, rows, cols], d[:, :, i, j], taps)
         else:
             self._windows_backward(dxp, cache, d, inside)
-        dx = unpad_spatial(dxp, self.padding, extra=extra)
+        dx = unpad_spatial(dxp, self.padding, extra=geometry.extra)
         return dx[0] if single else dx
 
     def _offset_views(self, dxp, d):
@@ -176,9 +191,9 @@ class MaxPool2d(_Pool2d):
         out = super().forward(x)
         if not self.return_indices:
             return out
-        xp_shape, extra, cache, _, single, inside = self._cache
-        offsets = self._first_max_offsets(cache, out[np.newaxis] if single else out, inside)
-        self.indices = self._flat_indices(offsets, xp_shape, extra)
+        xp_shape, cache, single, geometry = self._cache
+        offsets = self._first_max_offsets(cache, out[np.newaxis] if single else out, geometry.inside)
+        self.indices = self._flat_indices(offsets, xp_shape, geometry.extra)
         self.indices = self.indices[0] if single else self.indices
         return out, self.indices
 
