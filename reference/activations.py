@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .layer import Layer
+from .validation import check_real
 
 
 class Pointwise(Layer):
@@ -43,11 +42,7 @@ class LeakyReLU(Pointwise):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-            raise TypeError(f"LeakyReLU: negative_slope must be a real number, got {negative_slope!r}")
-        if not np.isfinite(negative_slope):
-            raise ValueError(f"LeakyReLU: negative_slope must be finite, got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_real(negative_slope, "LeakyReLU", "negative_slope")
 
     def __repr__(self) -> str:
         return f"LeakyReLU(negative_slope={self.negative_slope})"

@@ -11,6 +11,11 @@ log_softmax(scores, axis=1)`` and a per-class target mass ``q``,
 where ``q = weight[c] * ((1 - ls) * onehot(target) + ls / C)`` for class indices (0 at
 positions whose target is ``ignore_index``) and ``q = weight[c] * ((1 - ls) * target +
 ls / C)`` for probabilities (``ls`` is ``label_smoothing``).
+
+The loss is evaluated in PyTorch's own arrangement, so that it is finite, inf or nan where
+PyTorch's is: for class indices only ``logp[target]`` enters the unsmoothed term (a ``-inf``
+logit on another class, i.e. a masked class, leaves the loss finite), the smoothing term is a
+separate sum reduced on its own, and ignored positions are 0 without being multiplied.
 """
 
 from __future__ import annotations
@@ -19,15 +24,26 @@ import numbers
 
 import numpy as np
 
-from .validation import as_float_array, check_choice
+from .validation import as_float_array, check_choice, check_int
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def log_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``log(softmax(scores))`` along ``axis``, stable for logits of any magnitude."""
-    shifted = scores - scores.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    """``log(softmax(scores))`` along ``axis``, stable for logits of any magnitude: ``torch.log_softmax``.
+
+    Computed as PyTorch does, ``x - max - log(sum(exp(x - max)))``, so it agrees with it on every input,
+    non-finite ones included, and silently (no RuntimeWarning, as PyTorch): a ``-inf`` logit gives
+    ``-inf`` (probability 0) and leaves the others finite; ``x - max`` below the dtype's range (float32
+    logits ``3e38`` and ``-3e38``) rounds to ``-inf``, as the exact result does; a slice holding
+    ``+inf`` or nan, or only ``-inf``, is nan throughout (``inf - inf``: no softmax is defined there).
+    An empty ``axis`` gives an empty result.
+    """
+    scores = as_float_array(scores, "log_softmax", "scores")
+    axis = check_int(axis, "log_softmax", "axis", -max(scores.ndim, 1), max(scores.ndim, 1) - 1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        shifted = scores - scores.max(axis=axis, keepdims=True, initial=-np.inf)
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax_cross_entropy(
@@ -60,6 +76,13 @@ def softmax_cross_entropy(
     Returns ``(loss, dscores)``: ``loss`` a Python float for mean and sum, an array
     ``(N, d1, ...)`` for none; ``dscores`` shaped like ``scores``. When no position counts
     (all ignored, or N = 0) the mean is nan and its gradient 0, as in PyTorch.
+
+    Non-finite logits give PyTorch's results (values and gradients): a ``-inf`` logit on a
+    non-target class a finite loss; on the target an infinite loss with a finite gradient; a row
+    of only ``-inf``, or holding ``+inf`` or nan, nan (0 if that position is ignored, its gradient
+    nan either way). Where PyTorch multiplies 0 by an infinite log-probability (a class weight 0,
+    a zero target probability, ``label_smoothing=1`` times an infinite unsmoothed term) the loss
+    is nan as in PyTorch. No RuntimeWarning is emitted for any of these.
     """
     where = "softmax_cross_entropy"
     scores = as_float_array(scores, where, "scores")
@@ -77,19 +100,59 @@ def softmax_cross_entropy(
     if probabilities:
         q = np.asarray(target, dtype=scores.dtype) * (1 - smoothing) + smoothing / n_classes
         q *= w
+        with np.errstate(over="ignore", invalid="ignore"):  # q = 0 at a -inf logit: nan, as PyTorch's
+            terms = [(1.0, (q * -logp).sum(axis=1))]
         denominator = float(counted.size)
     else:
         q, denominator = _index_mass(np.asarray(target), counted, w, smoothing, scores.dtype)
-    losses = (q * -logp).sum(axis=1)
+        terms = _index_terms(logp, np.asarray(target), counted, w, smoothing)
     dscores = np.exp(logp) * q.sum(axis=1, keepdims=True) - q
 
     if reduction == "none":
-        return losses, dscores * np.expand_dims(upstream, 1)
+        return _reduce(terms, reduction, denominator), dscores * np.expand_dims(upstream, 1)
     if reduction == "sum":
-        return float(losses.sum()), dscores * upstream
-    if denominator == 0:  # 0/0: nothing counts (gradient 0) or the counted weights sum to 0 (nan)
-        return float("nan"), np.full_like(dscores, np.nan if counted.any() else 0.0)
-    return float(losses.sum() / denominator), dscores * upstream / denominator
+        return float(_reduce(terms, reduction, denominator)), dscores * upstream
+    if denominator == 0:  # 0/0: nothing counts, or the counted weights sum to 0
+        return float("nan"), _gradient_of_empty_mean(dscores, counted)
+    return float(_reduce(terms, reduction, denominator)), dscores * upstream / denominator
+
+
+def _gradient_of_empty_mean(dscores: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """PyTorch's gradient of a mean over a total weight of 0: nan at counted positions (their weight 0 times
+    ``1/0``), and elsewhere what the softmax passes back of a zero gradient: 0, or nan where ``logp`` is."""
+    return np.where(np.expand_dims(counted, 1), np.nan, dscores * 0)
+
+
+def _reduce(terms: list[tuple[float, np.ndarray]], reduction: str, denominator: float):
+    """``sum_i coef_i * reduce(term_i)`` as PyTorch orders it (each term reduced, then scaled and added; a single
+    term keeps its bits). Silent on overflow to inf and on ``0 * inf`` (``label_smoothing=1`` times an infinite
+    term): PyTorch's inf and nan."""
+    reduce = {"none": lambda t: t, "sum": np.sum, "mean": lambda t: t.sum() / denominator}[reduction]
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = [coef * reduce(t) for coef, t in terms]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+    return total
+
+
+def _index_terms(logp, target, counted, w, smoothing) -> list[tuple[float, np.ndarray]]:
+    """PyTorch's terms for class indices, per position ``(N, d1, ...)``, each with its coefficient:
+    ``nll = -logp[y] * w[y]``, and with label smoothing also ``smooth = -sum_c logp[c] * w[c]``, both 0 at
+    ignored positions; the loss is ``(1 - ls) * nll + ls / C * smooth``, each term reduced on its own.
+
+    Only the target's log-probability enters ``nll``: a ``-inf`` logit elsewhere leaves the loss finite
+    (a one-hot product would make it ``0 * inf = nan``). Where PyTorch's products are ``0 * inf`` (a
+    weight 0 on a ``-inf`` logit, ``ls = 1`` times an infinite ``nll``) the result is its nan too.
+    """
+    safe = np.where(counted, target, 0)[:, np.newaxis]  # ignored positions read class 0, then count 0
+    picked = np.take_along_axis(logp, safe, axis=1)[:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):  # PyTorch's inf and nan, silently
+        nll = np.where(counted, -picked * w.ravel()[safe[:, 0]], 0)
+        if smoothing == 0:
+            return [(1.0, nll)]
+        smooth = np.where(counted, -(logp * w).sum(axis=1), 0)
+        return [(1 - smoothing, nll), (smoothing / w.size, smooth)]
 
 
 def _index_mass(target, counted, w, smoothing, dtype) -> tuple[np.ndarray, float]:

@@ -10,49 +10,59 @@ key in the parameters' dtype. Formulas are PyTorch's (``torch.optim.SGD``/``Adam
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 
+from .validation import FLOAT_CHARS, check_bool, check_gradients, check_real, check_real_pair
+
 
 class Optimizer:
-    """Shared bookkeeping: the parameter keys, and the check of each step's gradients."""
+    """Shared bookkeeping: the parameter keys, and the check of each step's gradients.
+
+    Copies (``copy.deepcopy``) and pickles continue exactly as the original would: each optimizer's
+    state is plain arrays, and the ones that are views of a flat buffer (:class:`Adam`'s moments) are
+    rebuilt on the copied buffer (:meth:`__setstate__`). Copied together with the model
+    (``copy.deepcopy((model, opt))``) the copy updates the copied model's arrays.
+    """
 
     def __init__(self, params: Mapping[str, np.ndarray], lr: float) -> None:
         where = type(self).__name__
-        if not isinstance(params, Mapping) or not len(params):
-            raise ValueError(f"{where}: params must be a non-empty mapping name -> array, got {params!r}")
-        for key, value in params.items():
-            if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
-                raise TypeError(f"{where}: params[{key!r}] must be a float ndarray (updated in place), "
-                                f"got {type(value).__name__} {getattr(value, 'dtype', '')}")
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
-            raise ValueError(f"{where}: lr must be a finite number > 0, got {lr!r}")
+        _check_params(params, where)
         self.params = params
         self.keys = list(params)
         # The arrays themselves, looked up once (as torch.optim holds its tensors): replacing an
         # entry of ``params`` later is not seen, updating an array in place is.
         self.arrays = [params[key] for key in self.keys]
-        self.lr = float(lr)
+        self.lr = check_real(lr, where, "lr", minimum=0, min_inclusive=False)
         self.iterations = 0
 
+    def _gradients(self, grads: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """``grads[key]`` for every key, in order; raises naming the key if one is missing or is not a float
+        array of its parameter's shape (:func:`reference.validation.check_gradients`)."""
+        return check_gradients(grads, dict(zip(self.keys, self.arrays, strict=True)), f"{type(self).__name__}.step")
+
     def _pairs(self, grads: Mapping[str, np.ndarray]):
-        """``(key, param, grad)`` for every key; raises if a gradient is missing or misshapen."""
-        for key, p in zip(self.keys, self.arrays, strict=True):
-            try:
-                g = grads[key]
-            except KeyError:
-                raise KeyError(f"{type(self).__name__}.step: grads has no entry {key!r} "
-                               f"(params keys: {self.keys})") from None
-            if g.shape != p.shape:
-                raise ValueError(f"{type(self).__name__}.step: grads[{key!r}] must have shape {p.shape}, "
-                                 f"got shape {g.shape}")
-            yield key, p, g
+        """``(key, param, grad)`` for every key, the gradients checked first."""
+        return zip(self.keys, self.arrays, self._gradients(grads), strict=True)
 
     def _zeros(self) -> dict[str, np.ndarray]:
         return {key: np.zeros_like(p) for key, p in zip(self.keys, self.arrays, strict=True)}
+
+
+def _check_params(params, where: str) -> None:
+    """``params`` must be a non-empty mapping of writeable float32/float64 ndarrays (updated in place)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{where}: params must be a non-empty mapping name -> array, got {type(params).__name__}")
+    if not len(params):
+        raise ValueError(f"{where}: params must be a non-empty mapping name -> array, got {params!r}")
+    for key, value in params.items():
+        if not isinstance(value, np.ndarray) or value.dtype.char not in FLOAT_CHARS:
+            raise TypeError(f"{where}: params[{key!r}] must be a float ndarray (float32 or float64, updated in "
+                            f"place), got {type(value).__name__} {getattr(value, 'dtype', '')}")
+        if not value.flags.writeable:
+            raise ValueError(f"{where}: params[{key!r}] must be a writeable array (updated in place), got a "
+                             f"read-only array")
 
 
 class SGD(Optimizer):
@@ -70,11 +80,11 @@ class SGD(Optimizer):
     def __init__(self, params: Mapping[str, np.ndarray], lr: float, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}")
-        if nesterov and momentum == 0:
+        self.momentum = check_real(momentum, "SGD", "momentum", minimum=0)
+        self.nesterov = check_bool(nesterov, "SGD", "nesterov")
+        self.weight_decay = check_real(weight_decay, "SGD", "weight_decay", minimum=0)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0, got momentum=0")
-        self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
         self.buffers = self._zeros() if self.momentum else {}
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:
@@ -112,21 +122,35 @@ class Adam(Optimizer):
     def __init__(self, params: Mapping[str, np.ndarray], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, eps_hat: bool = False) -> None:
         super().__init__(params, lr)
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1) or not eps >= 0:
-            raise ValueError(f"Adam: betas must be in [0, 1) and eps >= 0, got betas={betas}, eps={eps}")
-        self.beta1, self.beta2, self.eps, self.eps_hat = float(b1), float(b2), float(eps), bool(eps_hat)
+        self.beta1, self.beta2 = check_real_pair(betas, "Adam", "betas", minimum=0, maximum=1, max_inclusive=False)
+        self.eps = check_real(eps, "Adam", "eps", minimum=0)
+        self.eps_hat = check_bool(eps_hat, "Adam", "eps_hat")
         # One flat buffer per moment (a batch-1 step is bound by numpy call overhead, not by
         # arithmetic): each step is a dozen whole-buffer operations, not a dozen per parameter.
-        arrays = self.arrays
-        dtype = np.result_type(*arrays)
-        ends = np.cumsum([a.size for a in arrays])
-        self._grad = np.empty(int(ends[-1]), dtype)
-        self._m, self._v = np.zeros_like(self._grad), np.zeros_like(self._grad)
-        bounds = list(zip(ends - [a.size for a in arrays], ends, strict=True))
-        self.m = {k: self._m[s:e].reshape(a.shape) for k, a, (s, e) in zip(self.keys, arrays, bounds, strict=True)}
-        self.v = {k: self._v[s:e].reshape(a.shape) for k, a, (s, e) in zip(self.keys, arrays, bounds, strict=True)}
-        self._bounds = bounds
+        ends = np.cumsum([a.size for a in self.arrays])
+        self._bounds = list(zip((ends - [a.size for a in self.arrays]).tolist(), ends.tolist(), strict=True))
+        self._m = np.zeros(int(ends[-1]), np.result_type(*self.arrays))
+        self._v = np.zeros_like(self._m)
+        self._views()
+
+    def _views(self) -> None:
+        """``m``/``v``: per-key views of the flat moments ``_m``/``_v``; ``_grad``: the step's scratch buffer."""
+        self._grad = np.empty_like(self._m)
+        shaped = list(zip(self.keys, self.arrays, self._bounds, strict=True))
+        self.m = {k: self._m[s:e].reshape(a.shape) for k, a, (s, e) in shaped}
+        self.v = {k: self._v[s:e].reshape(a.shape) for k, a, (s, e) in shaped}
+
+    def __getstate__(self) -> dict:
+        """The state without the views (a copied view is an array of its own): :meth:`__setstate__` rebuilds
+        them on the copied flat buffers."""
+        state = self.__dict__.copy()
+        for name in ("m", "v", "_grad"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._views()
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:
         """One update of every parameter, in place.
@@ -134,11 +158,11 @@ class Adam(Optimizer):
         Both variants are computed as ``p -= lr*sqrt(c2)/c1 * m / (sqrt(v) + eps')`` with
         ``eps' = eps*sqrt(c2)`` for PyTorch's form (algebraically equal, differs by rounding).
         """
+        g, m, v = self._grad, self._m, self._v
+        np.concatenate([grad.reshape(-1) for grad in self._gradients(grads)], out=g)
         self.iterations += 1
         t, b1, b2 = self.iterations, self.beta1, self.beta2
         c1, c2 = 1.0 - b1**t, 1.0 - b2**t
-        g, m, v = self._grad, self._m, self._v
-        np.concatenate([grad.reshape(-1) for _, _, grad in self._pairs(grads)], out=g)
         m *= b1
         m += (1.0 - b1) * g
         g *= g

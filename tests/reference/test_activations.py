@@ -48,7 +48,7 @@ def test_tanh_and_float32():
 
 @pytest.mark.parametrize("call,error,match", [
     (lambda: LeakyReLU("0.1"), TypeError, "LeakyReLU: negative_slope must be a real number, got '0.1'"),
-    (lambda: LeakyReLU(float("inf")), ValueError, "negative_slope must be finite, got inf"),
+    (lambda: LeakyReLU(float("inf")), ValueError, "negative_slope must be a finite number, got inf"),
     (lambda: Sigmoid().forward(np.arange(3)), TypeError, "Sigmoid.forward: x must have a real floating dtype"),
     (lambda: Tanh().backward(np.ones(3)), RuntimeError, "Tanh.backward called before forward"),
 ])

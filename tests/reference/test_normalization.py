@@ -89,7 +89,7 @@ def test_sequential_buffers_are_live():
 
 @pytest.mark.parametrize("call,error,match", [
     (lambda: BatchNorm2d(0), ValueError, "num_features must be positive, got 0"),
-    (lambda: BatchNorm2d(3, eps=0.0), ValueError, "eps must be a positive number, got 0.0"),
+    (lambda: BatchNorm2d(3, eps=0.0), ValueError, r"eps must be a finite number > 0.0, got 0.0"),
     (lambda: BatchNorm2d(3, momentum=1.5), ValueError, r"momentum must be in \[0, 1\], got 1.5"),
     (lambda: BatchNorm2d(3, momentum="0.1"), TypeError, "momentum must be a real number"),
     (lambda: BatchNorm2d(3).forward(np.zeros((2, 4, 3, 3))), ValueError, r"num_features=3 channels.*\(2, 4, 3, 3\)"),

@@ -13,6 +13,8 @@ the parameters after every step in float64. Conventions the tests pin down:
 from __future__ import annotations
 
 import contextlib
+import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -151,12 +153,169 @@ def test_constructor_errors():
             SGD({"w": np.zeros(2)}, lr=lr)
     with pytest.raises(ValueError, match="nesterov=True needs momentum"):
         SGD({"w": np.zeros(2)}, lr=0.1, nesterov=True)
-    with pytest.raises(ValueError, match="betas must be in"):
+    with pytest.raises(ValueError, match=r"Adam: betas\[0\] must be a finite number in \[0, 1\), got 1.0"):
         Adam({"w": np.zeros(2)}, betas=(1.0, 0.999))
     with pytest.raises(TypeError, match=r"params\['w'\] must be a float ndarray"):
         Adam({"w": [0.0, 1.0]})
     with pytest.raises(ValueError, match="non-empty mapping"):
         Adam({})
+
+
+W = {"w": np.zeros(2)}
+BAD_ARGUMENTS = [
+    # (id, call, exception, message)
+    ("sgd-lr-str", lambda: SGD(W, lr="0.1"), TypeError, r"SGD: lr must be a real number, got '0.1' \(str\)"),
+    ("sgd-lr-none", lambda: SGD(W, lr=None), TypeError, r"SGD: lr must be a real number, got None \(NoneType\)"),
+    ("adam-lr-bool", lambda: Adam(W, lr=True), TypeError, r"Adam: lr must be a real number, got True \(bool\)"),
+    ("sgd-momentum-none", lambda: SGD(W, lr=0.1, momentum=None), TypeError,
+     r"SGD: momentum must be a real number, got None \(NoneType\)"),
+    ("sgd-momentum-str", lambda: SGD(W, lr=0.1, momentum="0.9"), TypeError,
+     r"SGD: momentum must be a real number, got '0.9' \(str\)"),
+    ("sgd-momentum-nan", lambda: SGD(W, lr=0.1, momentum=float("nan")), ValueError,
+     r"SGD: momentum must be a finite number >= 0, got nan \(float\)"),
+    ("sgd-momentum-inf", lambda: SGD(W, lr=0.1, momentum=np.inf), ValueError, r"momentum must be a finite number >= 0"),
+    ("sgd-momentum-negative", lambda: SGD(W, lr=0.1, momentum=-0.5), ValueError,
+     r"SGD: momentum must be a finite number >= 0, got -0.5 \(float\)"),
+    ("sgd-nesterov-str", lambda: SGD(W, lr=0.1, momentum=0.9, nesterov="False"), TypeError,
+     r"SGD: nesterov must be a bool, got 'False' \(str\)"),
+    ("sgd-nesterov-int", lambda: SGD(W, lr=0.1, momentum=0.9, nesterov=1), TypeError,
+     r"SGD: nesterov must be a bool, got 1 \(int\)"),
+    ("sgd-weight-decay-nan", lambda: SGD(W, lr=0.1, weight_decay=float("nan")), ValueError,
+     r"SGD: weight_decay must be a finite number >= 0, got nan"),
+    ("sgd-weight-decay-str", lambda: SGD(W, lr=0.1, weight_decay="0"), TypeError,
+     r"SGD: weight_decay must be a real number, got '0' \(str\)"),
+    ("sgd-weight-decay-negative", lambda: SGD(W, lr=0.1, weight_decay=-1), ValueError,
+     r"SGD: weight_decay must be a finite number >= 0, got -1 \(int\)"),
+    ("adam-betas-scalar", lambda: Adam(W, betas=0), TypeError, r"Adam: betas must be a pair of real numbers, got 0"),
+    ("adam-betas-one", lambda: Adam(W, betas=(0.9,)), ValueError,
+     r"Adam: betas must be a pair of real numbers, got \(0.9,\) \(tuple\)"),
+    ("adam-betas-nan", lambda: Adam(W, betas=(0.9, float("nan"))), ValueError,
+     r"Adam: betas\[1\] must be a finite number in \[0, 1\), got nan"),
+    ("adam-betas-str", lambda: Adam(W, betas=("0.9", 0.999)), TypeError,
+     r"Adam: betas\[0\] must be a real number, got '0.9' \(str\)"),
+    ("adam-eps-none", lambda: Adam(W, eps=None), TypeError, r"Adam: eps must be a real number, got None"),
+    ("adam-eps-nan", lambda: Adam(W, eps=float("nan")), ValueError, r"Adam: eps must be a finite number >= 0, got nan"),
+    ("adam-eps-inf", lambda: Adam(W, eps=float("inf")), ValueError, r"Adam: eps must be a finite number >= 0, got inf"),
+    ("adam-eps-negative", lambda: Adam(W, eps=-1e-8), ValueError,
+     r"Adam: eps must be a finite number >= 0, got -1e-08"),
+    ("adam-eps-hat-str", lambda: Adam(W, eps_hat="False"), TypeError,
+     r"Adam: eps_hat must be a bool, got 'False' \(str\)"),
+    ("adam-eps-hat-none", lambda: Adam(W, eps_hat=None), TypeError, r"Adam: eps_hat must be a bool, got None"),
+    ("params-list", lambda: Adam([np.zeros(2)]), TypeError,
+     r"Adam: params must be a non-empty mapping name -> array, got list"),
+    ("params-float16", lambda: SGD({"w": np.zeros(2, np.float16)}, lr=0.1), TypeError,
+     r"SGD: params\['w'\] must be a float ndarray \(float32 or float64, updated in place\), got ndarray float16"),
+    ("params-read-only", lambda: Adam({"w": np.broadcast_to(np.zeros(1), (3,))}), ValueError,
+     r"Adam: params\['w'\] must be a writeable array \(updated in place\), got a read-only array"),
+]
+
+
+@pytest.mark.parametrize("call,exc,message", [b[1:] for b in BAD_ARGUMENTS], ids=[b[0] for b in BAD_ARGUMENTS])
+def test_every_constructor_argument_is_checked(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_numpy_scalars_and_0d_arrays_are_accepted_as_numbers():
+    adam = Adam(W, lr=np.asarray(0.01), betas=(np.float32(0.5), np.asarray(0.75)), eps=np.float32(1e-5))
+    sgd = SGD(W, lr=np.float32(0.5), momentum=np.asarray(0.5), nesterov=np.True_, weight_decay=np.int64(0))
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (0.01, 0.5, 0.75, float(np.float32(1e-5)))
+    assert (sgd.lr, sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.5, 0.5, True, 0.0)
+    assert all(type(v) is float for v in (adam.lr, adam.beta1, adam.beta2, adam.eps, sgd.lr, sgd.momentum))
+
+
+MAKERS = {"sgd": lambda p: SGD(p, lr=0.1, momentum=0.9), "adam": lambda p: Adam(p, lr=0.1)}
+
+
+@pytest.mark.parametrize("make", MAKERS.values(), ids=MAKERS.keys())
+@pytest.mark.parametrize("grads,exc,message", [
+    ([np.zeros((2, 3)), np.zeros(3)], TypeError, r"\.step: grads must be a mapping name -> array, got list"),
+    ({"a.weight": None, "a.bias": np.zeros(3)}, TypeError,
+     r"\.step: grads\['a.weight'\] must be a float32 or float64 array of shape \(2, 3\), got None \(NoneType\)"),
+    ({"a.weight": np.zeros((2, 3)), "a.bias": [0.0, 0.0]}, ValueError,
+     r"\.step: grads\['a.bias'\] must have shape \(3,\), got shape \(2,\)"),
+    ({"a.weight": np.zeros((2, 3)), "a.bias": np.zeros(3, dtype=int)}, TypeError,
+     r"\.step: grads\['a.bias'\] must be a float32 or float64 array of shape \(3,\), got dtype int64"),
+], ids=["list", "none", "list-shape", "int"])
+def test_step_refuses_bad_gradients_and_changes_nothing(make, grads, exc, message):
+    """The gradients are checked before anything moves: the parameters, the state and the step count stay."""
+    params = {"a.weight": np.ones((2, 3)), "a.bias": np.ones(3)}
+    opt = make(params)
+    opt.step({"a.weight": np.full((2, 3), 0.5), "a.bias": np.full(3, 0.25)})
+    before = snapshot(params, opt)
+    with pytest.raises(exc, match=message):
+        opt.step(grads)
+    after = snapshot(params, opt)
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+
+
+def snapshot(params, opt) -> dict:
+    """Copies of everything a step changes: the parameters, the per-key state, the step count."""
+    state = {"SGD": lambda: opt.buffers, "Adam": lambda: {**opt.m, **{f"v:{k}": v for k, v in opt.v.items()}}}
+    arrays = {**params, **{f"state:{k}": v for k, v in state[type(opt).__name__]().items()}}
+    return {**{k: v.copy() for k, v in arrays.items()}, "iterations": np.array(opt.iterations)}
+
+
+@pytest.mark.parametrize("make", MAKERS.values(), ids=MAKERS.keys())
+def test_step_takes_gradients_as_nested_lists(make):
+    a, b = {"w": np.ones((2, 2))}, {"w": np.ones((2, 2))}
+    make(a).step({"w": [[0.5, -0.5], [1.0, 2.0]]})
+    make(b).step({"w": np.array([[0.5, -0.5], [1.0, 2.0]])})
+    assert np.array_equal(a["w"], b["w"])
+
+
+def adam_with_model(seed: int):
+    rng = np.random.default_rng(seed)
+    model = ref.Sequential([ref.Flatten(), ref.Linear(6, 4, rng=rng), ref.ReLU(), ref.Linear(4, 3, rng=rng)])
+    grads = [{k: rng.standard_normal(v.shape) for k, v in model.params.items()} for _ in range(6)]
+    return model, Adam(model.params, lr=0.05, betas=(0.8, 0.9)), grads
+
+
+def assert_same_state(opt, other):
+    assert opt.iterations == other.iterations
+    for key in opt.keys:
+        for name in ("m", "v"):
+            assert np.array_equal(getattr(opt, name)[key], getattr(other, name)[key]), (name, key)
+        assert np.shares_memory(other.m[key], other._m) and np.shares_memory(other.v[key], other._v)
+
+
+COPIES = {"deepcopy": copy.deepcopy, "pickle": lambda obj: pickle.loads(pickle.dumps(obj))}
+
+
+@pytest.mark.parametrize("duplicate", COPIES.values(), ids=COPIES.keys())
+def test_a_copied_adam_continues_as_the_original(duplicate):
+    """Copied after 3 steps, both take the same 3 further steps: equal parameters and moments, each its own."""
+    params, grads = make_problem(20, steps=6)
+    opt = Adam(params, lr=0.01)
+    for g in grads[:3]:
+        opt.step(g)
+    twin = duplicate(opt)
+    for g in grads[3:]:
+        opt.step(g)
+        twin.step(g)
+    assert_same_state(opt, twin)
+    for key in params:
+        assert np.array_equal(twin.params[key], params[key]) and twin.params[key] is not params[key]
+        assert twin.arrays[twin.keys.index(key)] is twin.params[key]
+
+
+@pytest.mark.parametrize("duplicate", COPIES.values(), ids=COPIES.keys())
+def test_a_copy_of_model_and_adam_updates_the_copied_model(duplicate):
+    model, opt, grads = adam_with_model(21)
+    for g in grads[:2]:
+        opt.step(g)
+    model_copy, opt_copy = duplicate((model, opt))
+    original = {k: v.copy() for k, v in model.params.items()}
+    for g in grads[2:]:
+        opt_copy.step(g)
+    for key, value in original.items():
+        assert np.array_equal(model.params[key], value), "the copy's steps reached the original model"
+        assert not np.array_equal(model_copy.params[key], value), "the copy's steps missed the copied model"
+    for g in grads[2:]:
+        opt.step(g)
+    assert_same_state(opt, opt_copy)
+    for key in original:
+        assert np.array_equal(model_copy.params[key], model.params[key])
 
 
 # -- PyTorch --------------------------------------------------------------------------
