@@ -150,7 +150,7 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     else:
         dout = rng.standard_normal(h.shape).astype(dtype)
         grad = dout
-    results["dx"] = model.backward(grad) if model.layers else grad
+    results["dx"] = _backward(model, grad)
     for key in model.params:
         results[key] = model.grads[key]
     for key in model.buffers:
@@ -162,6 +162,14 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     if case.loss:  # logsumexp(scores) - score[y]: terms of the size of the scores themselves
         magnitudes["loss"] = float(np.max(np.abs(results["loss"]), initial=0.0) + np.max(np.abs(h)))
     return ReferenceRun(params, buffers, masks, x, dout, labels, results, max(reduction, 1), magnitudes, loss_args)
+
+
+def _backward(model: ref.Sequential, grad: np.ndarray) -> np.ndarray:
+    """Back through ``model``'s layers one by one, as the harness ran them forward one by one (a max-pooling
+    layer with ``return_indices`` returns a pair, which ``Sequential.forward`` would pass on)."""
+    for layer in reversed(model.layers):
+        grad = layer.backward(grad)
+    return grad
 
 
 def _magnitudes(case: Case, impl: str, dtype: str, params, buffers, masks, x, abs_grad) -> dict[str, float]:
@@ -178,7 +186,7 @@ def _magnitudes(case: Case, impl: str, dtype: str, params, buffers, masks, x, ab
     for layer in model.layers:
         out = layer.forward(out)
         out = out[0] if isinstance(out, tuple) else out
-    dx = model.backward(abs_grad) if model.layers else abs_grad
+    dx = _backward(model, abs_grad)
     found = {"forward": out, "dx": dx, **{k: model.grads[k] for k in model.params},
              **{k: model.buffers[k] for k in model.buffers}}
     return {key: float(np.max(np.abs(value))) if np.size(value) else 0.0 for key, value in found.items()}

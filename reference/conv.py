@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layer import SpatialLayer
-from .validation import as_float_dtype, as_pair, check_bool, check_choice, check_int
+from .validation import as_float_dtype, as_pair, check_allocation, check_bool, check_choice, check_int
 from .windows import (
     PAD_MODES,
     Pads,
@@ -144,6 +144,7 @@ class Im2colPlan:
     PHASES = ("fill_columns", "forward_gemm", "output", "load_dout", "weight_grad_gemm", "input_grad_gemm", "col2im")
 
     def __init__(self, x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype):
+        self._arguments = (x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype)
         n, c = x_shape[:2]
         self.x_shape, self.out_hw, self.kernel, self.stride, self.pads = x_shape, out_hw, kernel, stride, pads
         self.dilation, self.mode, self.groups, self.bias, self.dtype = dilation, mode, groups, bias, dtype
@@ -170,6 +171,12 @@ class Im2colPlan:
         self.out_shape = (n, f, *out_hw)
         self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
         self._backward_ready = False
+
+    def __reduce__(self):
+        """Copies and pickles: a plan of the same arguments holding the same columns and weights (what a
+        backward reads), its views rebuilt. (numpy copies a view as an independent array, so copying the
+        attributes one by one would leave the copy filling buffers its views no longer see.)"""
+        return _restore_plan, (self._arguments, self.key, self.cols, self.wb)
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         """``x (N, C, H, W)``, ``w (F, C/g, kh, kw)``, ``b (F,)`` or None -> ``out (N, F, H', W')`` (new).
@@ -307,6 +314,15 @@ class Im2colPlan:
         np.copyto(dx, unpad_spatial(fold_border(image, self.pads, self.mode), self.pads))
 
 
+def _restore_plan(arguments: tuple, key: tuple | None, cols: np.ndarray, wb: np.ndarray) -> Im2colPlan:
+    """An :class:`Im2colPlan` built from ``arguments`` with the columns and weights of the one copied."""
+    plan = Im2colPlan(*arguments)
+    plan.key = key
+    np.copyto(plan.cols, cols)
+    np.copyto(plan.wb, wb)
+    return plan
+
+
 class Conv2d(SpatialLayer):
     """``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
     bias=True, impl="im2col", dtype=np.float64, rng=None, groups=1, padding_mode="zeros")``.
@@ -354,10 +370,11 @@ class Conv2d(SpatialLayer):
         self.impl = check_choice(impl, IMPLS, where, "impl")
         self.dtype = as_float_dtype(dtype, where)
         self.use_bias = check_bool(bias, where, "bias")
+        shape = self.weight_shape
+        check_allocation([shape, (self.out_channels,)], self.dtype, where, "its weight (F, C/groups, kh, kw) and bias")
         gen = default_rng(rng)
         fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / np.sqrt(fan_in)
-        shape = self.weight_shape
         self.params["weight"] = gen.uniform(-bound, bound, shape).astype(self.dtype)
         if self.use_bias:
             self.params["bias"] = gen.uniform(-bound, bound, self.out_channels).astype(self.dtype)
@@ -418,7 +435,7 @@ class Conv2d(SpatialLayer):
             for cs, fs in self._group_slices():
                 out[:, fs] = conv2d_loop_forward(xp[:, cs], w[fs], None if b is None else b[fs], self.stride,
                                                  self.dilation, out_hw)
-            self._cache = (xp, w, single)
+            self._cache = (xp, w.copy(), single)  # the weights as they are now (layer.py: parameters at forward)
         else:
             plan = self.im2col_plan(x.shape)
             out = plan.forward(x, w, b)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .conv import default_rng
 from .layer import Layer
-from .validation import as_float_dtype, check_bool, check_int
+from .validation import as_float_dtype, check_allocation, check_bool, check_int
 
 
 def flatten_rows(x: np.ndarray) -> np.ndarray:
@@ -28,6 +28,9 @@ class Flatten(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input(x)
+        if x.ndim == 0:
+            raise ValueError(f"Flatten.forward: x must have at least 1 dim (D,), (N, D), (C, H, W) or (N, C, H, W), "
+                             f"got a scalar (shape {x.shape})")
         self._cache = x.shape
         out = flatten_rows(x)
         self._out_shape = out.shape
@@ -52,6 +55,8 @@ class Linear(Layer):
         self.out_features = check_int(out_features, "Linear", "out_features", 1)
         self.dtype = as_float_dtype(dtype, "Linear")
         self.use_bias = check_bool(bias, "Linear", "bias")
+        check_allocation([(self.in_features, self.out_features), (self.out_features,)], self.dtype, "Linear",
+                         "its weight (in, out) and bias")
         gen = default_rng(rng)
         bound = 1.0 / np.sqrt(self.in_features)
         self.params["weight"] = gen.uniform(-bound, bound, (self.in_features, self.out_features)).astype(self.dtype)
@@ -78,7 +83,7 @@ class Linear(Layer):
         out = rows @ w
         if self.use_bias:
             out += self._param("bias", (self.out_features,), self.dtype)
-        self._cache = (x.shape, rows, w)
+        self._cache = (x.shape, rows, w.copy())  # the weights as they are now (layer.py: parameters at forward)
         self._out_shape = out.shape
         return out
 

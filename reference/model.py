@@ -53,14 +53,26 @@ class Sequential(Layer):
     ``params`` and ``grads`` are live mappings over every layer's parameters, keyed
     ``"{index}.{name}"`` (``"0.weight"``), for optimizers; ``buffers`` the same over the
     layers' untrained state (``"1.running_mean"``).
+
+    Each layer instance may stand once in a model (nested models included): a layer holds one forward's
+    cache, so a second place would overwrite the first's and its gradients would be wrong. ``backward``
+    checks that every layer's cache is still the one this model's forward made (see :mod:`reference.layer`).
     """
 
     def __init__(self, layers) -> None:
         super().__init__()
-        self.layers = list(layers)
+        try:
+            items = None if isinstance(layers, (str, bytes)) else iter(layers)
+        except TypeError:
+            items = None
+        if items is None:
+            raise TypeError(f"Sequential: layers must be an iterable of Layers, got {layers!r} "
+                            f"({type(layers).__name__})")
+        self.layers = list(items)
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: layers[{i}] must be a Layer, got {type(layer).__name__}")
+        _check_each_once(self)
         self.params = _ParameterView(self.layers, "params")
         self.grads = _ParameterView(self.layers, "grads")
         self.buffers = _ParameterView(self.layers, "buffers")
@@ -82,11 +94,46 @@ class Sequential(Layer):
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        tokens = []
         for layer in self.layers:
             x = layer.forward(x)
+            tokens.append(layer.forward_token)
+        self._cache = (list(self.layers), tokens)
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
+        if self._cache is None:
+            raise RuntimeError("Sequential.backward called before forward")
+        layers, tokens = self._cache
+        if layers != self.layers:
+            raise RuntimeError("Sequential.backward: the layers list changed since forward; run forward again")
+        for i, (layer, token) in enumerate(zip(layers, tokens, strict=True)):
+            if layer.forward_token is not token:
+                raise RuntimeError(
+                    f"Sequential.backward: layer {i} ({layer.name}) ran another forward since this model's "
+                    f"forward (is it shared with another model, or used twice?); its cache belongs to that call, "
+                    f"so its gradients here would be wrong. Run this model's forward again before backward")
+        for layer in reversed(layers):
             dout = layer.backward(dout)
         return dout
+
+
+def _check_each_once(model: Sequential) -> None:
+    """Raise ValueError when a layer instance stands twice in ``model`` (nested Sequentials included)."""
+    seen: dict[int, str] = {}
+
+    def walk(seq: Sequential, path: str, stack: tuple[int, ...]) -> None:
+        for i, layer in enumerate(seq.layers):
+            where = f"{path}[{i}]"
+            if id(layer) in stack:
+                raise ValueError(f"Sequential: {where} contains the Sequential itself")
+            if id(layer) in seen:
+                raise ValueError(
+                    f"Sequential: layers{where} is the same {layer.name} instance as layers{seen[id(layer)]}; a layer "
+                    f"holds one forward's cache, so a second place would overwrite the first's and give wrong "
+                    f"gradients. Use a separate layer (copy.deepcopy(layer) for the same initial values)")
+            seen[id(layer)] = where
+            if isinstance(layer, Sequential):
+                walk(layer, where, (*stack, id(layer)))
+
+    walk(model, "", (id(model),))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layer import SpatialLayer
-from .validation import as_float_dtype, check_bool, check_fraction, check_int
+from .validation import as_float_dtype, check_allocation, check_bool, check_fraction, check_int, check_real
 
 _AXES = (0, 2, 3)  # everything but the channel
 
@@ -39,13 +39,12 @@ class BatchNorm2d(SpatialLayer):
                  unbiased_running_var: bool = True, dtype=np.float64) -> None:
         super().__init__()
         self.num_features = check_int(num_features, "BatchNorm2d", "num_features", 1)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"BatchNorm2d: eps must be a positive number, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = check_real(eps, "BatchNorm2d", "eps", minimum=0.0, min_inclusive=False)
         self.momentum = check_fraction(momentum, "BatchNorm2d", "momentum")
         self.unbiased_running_var = check_bool(unbiased_running_var, "BatchNorm2d", "unbiased_running_var")
         self.dtype = as_float_dtype(dtype, "BatchNorm2d")
         c = self.num_features
+        check_allocation([(c,)] * 4, self.dtype, "BatchNorm2d", "its weight, bias, running_mean and running_var")
         self.params["weight"] = np.ones(c, dtype=self.dtype)
         self.params["bias"] = np.zeros(c, dtype=self.dtype)
         self.buffers["running_mean"] = np.zeros(c, dtype=self.dtype)
@@ -91,7 +90,7 @@ class BatchNorm2d(SpatialLayer):
         inv_std = 1.0 / np.sqrt(var + self.eps)
         xhat = centred * _per_channel(inv_std)
         out = xhat * _per_channel(gamma) + _per_channel(beta)
-        self._cache = (xhat, inv_std, gamma, single, self.training)
+        self._cache = (xhat, inv_std, gamma.copy(), single, self.training)  # gamma as it is now (layer.py)
         return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Linear, Flatten, ReLU: gradients and the tutorial's flattening convention."""
+"""Linear, Flatten, ReLU: gradients and the tutorial's flattening convention; argument and size checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reference import Flatten, Linear, ReLU, max_rel_error
+from reference import BatchNorm2d, Conv2d, Flatten, LeakyReLU, Linear, ReLU, max_rel_error
 from tests.reference.helpers import assert_gradients_match
 
 
@@ -56,3 +56,26 @@ def test_relu_gradients_and_zero():
     relu = ReLU()
     relu.forward(np.array([-1.0, 0.0, 2.0]))
     assert relu.backward(np.ones(3)).tolist() == [0.0, 0.0, 1.0]  # gradient at exactly 0 is 0
+
+
+def test_flatten_refuses_a_scalar_by_name():
+    with pytest.raises(ValueError, match=r"Flatten.forward: x must have at least 1 dim .* got a scalar"):
+        Flatten().forward(1.0)
+
+
+@pytest.mark.parametrize("build", [lambda: Linear(2**31 - 1, 2**31 - 1),
+                                   lambda: Conv2d(1, 1, 2**31 - 1),
+                                   lambda: Conv2d(2**31 - 1, 2**31 - 1, 1),
+                                   lambda: BatchNorm2d(2**31 - 1)],
+                         ids=["Linear", "Conv2d-kernel", "Conv2d-channels", "BatchNorm2d"])
+def test_parameters_larger_than_the_memory_are_refused_before_allocation(build):
+    """Sizes within the int bound whose parameters could not fit: a clear error, not numpy's "array is too
+    big", a MemoryError or the process killed mid-allocation."""
+    with pytest.raises(ValueError, match=r"would need [\d.e+]+ GiB .* more than this machine's .* GiB of memory"):
+        build()
+
+
+def test_numpy_scalars_are_accepted_where_numbers_are():
+    layer = BatchNorm2d(3, eps=np.float32(1e-3), momentum=np.float64(0.2))
+    assert (layer.eps, layer.momentum) == (float(np.float32(1e-3)), 0.2)
+    assert LeakyReLU(np.float32(0.5)).negative_slope == 0.5

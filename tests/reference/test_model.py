@@ -12,6 +12,7 @@ from reference import (
     MaxPool2d,
     ReLU,
     Sequential,
+    Sigmoid,
     max_rel_error,
     numerical_gradient,
     softmax_cross_entropy,
@@ -116,3 +117,33 @@ def test_vgg_loop_equals_im2col_with_buffers(case):
     assert set(loop.buffers) == {"1.running_mean", "1.running_var", "5.running_mean", "5.running_var"}
     for key in loop.buffers:
         assert max_rel_error(fast.buffers[key], loop.buffers[key]) < 1e-13, key
+
+
+def test_the_same_layer_twice_is_refused():
+    lin, relu = Linear(4, 4, rng=0), ReLU()
+    with pytest.raises(ValueError, match=r"layers\[2\] is the same Linear instance as layers\[0\]"):
+        Sequential([lin, relu, lin, ReLU()])
+    with pytest.raises(ValueError, match=r"layers\[1\]\[0\] is the same ReLU instance as layers\[0\]"):
+        Sequential([relu, Sequential([relu])])
+
+
+def test_a_layer_shared_by_two_models_and_run_in_between_is_caught_at_backward():
+    """Model a's forward, model b's forward through the shared layer, then a's backward: the shared layer's
+    cache is b's, so a's gradients would be wrong; a's backward raises instead."""
+    shared = Linear(4, 3, rng=0)
+    a, b = Sequential([shared, ReLU()]), Sequential([shared, Sigmoid()])
+    rng = np.random.default_rng(0)
+    out = a.forward(rng.standard_normal((2, 4)))
+    b.forward(rng.standard_normal((2, 4)))
+    with pytest.raises(RuntimeError, match=r"layer 0 \(Linear\) ran another forward since this model's forward"):
+        a.backward(np.ones_like(out))
+    a.forward(rng.standard_normal((2, 4)))  # a fresh forward makes the backward valid again
+    a.backward(np.ones_like(out))
+
+
+def test_layers_changed_after_forward_are_caught_at_backward():
+    model = Sequential([Linear(4, 3, rng=0), ReLU()])
+    out = model.forward(np.ones((2, 4)))
+    model.layers.append(ReLU())
+    with pytest.raises(RuntimeError, match="layers list changed since forward"):
+        model.backward(np.ones_like(out))
