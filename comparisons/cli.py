@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 SUBCOMMANDS = {
@@ -40,24 +41,56 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _probe_folder(folder: Path) -> str | None:
+    """Create and remove a temporary file in the existing ``folder``: None when that works, else why not.
+    (A real attempt: ``os.access`` says yes to root even on a read-only file system, /proc or /sys.)"""
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".cnnref-write-check-")
+    except OSError as exc:
+        return f"creating a file in {folder}: {exc.strerror or exc}"
+    os.close(handle)
+    os.unlink(name)
+    return None
+
+
+def _probe_file(path: Path) -> str | None:
+    """Open the existing regular file ``path`` for appending, writing nothing: None when that works, else why
+    not. Other kinds of file (``/dev/null``, a pipe) are not opened: a pipe would wait for a reader."""
+    if not path.is_file():
+        return None
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+    except OSError as exc:
+        return f"opening {path} for writing: {exc.strerror or exc}"
+    return None
+
+
+def writable_problem(name: str, value: str | os.PathLike, folder: bool) -> str | None:
+    """What stops the command writing its output ``--name value`` (a folder it writes files into when
+    ``folder``, else a file), or None. Probes for real: opens an existing file for appending, and creates a
+    temporary file in the folder that will hold the output (or, when that folder does not exist yet, in its
+    nearest existing ancestor). Leaves nothing behind: folders are created when written, not here."""
+    path = Path(value)
+    if folder and path.exists() and not path.is_dir():
+        return f"--{name}: {path} is a file, expected a folder"
+    if not folder and path.is_dir():
+        return f"--{name}: {path} is a folder, expected a file path"
+    parent = path if folder else path.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        return f"--{name}: {existing} is a file, not a folder"
+    reason = (None if folder else _probe_file(path)) or _probe_folder(existing)
+    return None if reason is None else f"--{name} {value}: cannot write there ({reason})"
+
+
 def output_problem(args: argparse.Namespace) -> str | None:
-    """Check every output location of ``args`` before any work starts (a bad path then fails at once, not
-    after a long run; the commands create missing folders when they write); returns what is wrong, or None."""
+    """Check every output location of ``args`` (:data:`OUTPUT_FOLDERS`, :data:`OUTPUT_FILES`) before any work
+    starts, so a bad path fails at once, not after a long run; returns what is wrong, or None."""
     for name in (*OUTPUT_FOLDERS, *OUTPUT_FILES):
         value = getattr(args, name, None)
-        if value is None:
-            continue
-        path, folder = Path(value), name in OUTPUT_FOLDERS
-        if folder and path.exists() and not path.is_dir():
-            return f"--{name}: {path} is a file, expected a folder"
-        if not folder and path.is_dir():
-            return f"--{name}: {path} is a folder, expected a file path"
-        parent = path if folder else path.parent
-        existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-        if not existing.is_dir():
-            return f"--{name}: {existing} is a file, not a folder"
-        if not os.access(existing, os.W_OK | os.X_OK):
-            return f"--{name}: cannot write into {existing}"
+        problem = None if value is None else writable_problem(name, value, name in OUTPUT_FOLDERS)
+        if problem:
+            return problem
     return None
 
 

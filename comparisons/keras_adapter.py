@@ -96,6 +96,12 @@ version = f"keras {keras.__version__} / tensorflow {tf.__version__}"
 Shape = tuple[int, ...]
 
 
+def _hwc(chw: Shape) -> Shape:
+    """A feature map's ``(C, H, W)`` shape written channels-last, ``(H, W, C)``."""
+    c, h, w = chw
+    return (h, w, c)
+
+
 def _pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
     return as_pair(value, "keras_adapter", name, minimum)
 
@@ -455,7 +461,7 @@ class KerasModel:
         """Give each dropout layer (by spec index) its keep-mask, converted from the reference layout."""
         for i, mask in masks.items():
             layer, flat_from = self.dropouts[i]
-            layer.keep_mask = layouts.flat_chw_to_hwc(mask, flat_from) if flat_from else self.to_keras(mask)
+            layer.keep_mask = layouts.flat_chw_to_hwc(mask, chw=flat_from) if flat_from else self.to_keras(mask)
 
     # -- layouts -------------------------------------------------------------
     @staticmethod
@@ -471,13 +477,13 @@ class KerasModel:
     def out_to_keras(self, a: np.ndarray) -> np.ndarray:
         """The model's output (or its gradient ``dout``) in reference layout -> Keras layout."""
         if self.out_flat_from is not None:
-            return layouts.flat_chw_to_hwc(a, self.out_flat_from)
+            return layouts.flat_chw_to_hwc(a, chw=self.out_flat_from)
         return self.to_keras(a)
 
     def out_from_keras(self, a: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`out_to_keras`."""
         if self.out_flat_from is not None:
-            return layouts.flat_hwc_to_chw(a, self.out_flat_from)
+            return layouts.flat_hwc_to_chw(a, hwc=_hwc(self.out_flat_from))
         return self.from_keras(a)
 
     @staticmethod
@@ -501,7 +507,7 @@ class KerasModel:
         if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
             return layouts.oihw_to_hwio(value)
         if pname == "weight" and int(index) in self.dense_features:
-            return layouts.dense_rows_chw_to_hwc(value, self.dense_features[int(index)])
+            return layouts.dense_rows_chw_to_hwc(value, chw=self.dense_features[int(index)])
         return value
 
     def param_from_keras(self, key: str, value: np.ndarray) -> np.ndarray:
@@ -513,7 +519,7 @@ class KerasModel:
         if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
             return layouts.hwio_to_oihw(value)
         if pname == "weight" and int(index) in self.dense_features:
-            return layouts.dense_rows_hwc_to_chw(value, self.dense_features[int(index)])
+            return layouts.dense_rows_hwc_to_chw(value, hwc=_hwc(self.dense_features[int(index)]))
         return value
 
     def load(self, params: dict[str, np.ndarray]) -> list[keras.Variable]:

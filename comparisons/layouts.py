@@ -20,6 +20,8 @@ padding           symmetric ``(ph, pw)``       ``ZeroPadding2D(((top, bottom), (
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from reference.validation import as_pair, check_ndim
@@ -76,43 +78,84 @@ def linear_from_torch(w: np.ndarray) -> np.ndarray:
 
 
 # -- flatten order -------------------------------------------------------------
-def flatten_permutation(feature_shape: tuple[int, int, int]) -> np.ndarray:
-    """Index array ``p`` with ``flat_chw[p] == flat_hwc`` for a ``(C, H, W)`` feature map.
+# The shape of the feature map is keyword-only and named for the layout it is written in: ``chw=(C, H, W)``
+# for the functions whose input is in channels-first order (what the reference and PyTorch report),
+# ``hwc=(H, W, C)`` for those whose input is in Keras' channels-last order (what a Keras model reports).
+# (8, 13, 13) and (13, 13, 8) hold as many features, so a shape in the wrong order cannot be detected:
+# the keyword makes the order explicit at the call.
+FeatureShape = tuple[int, int, int]
+
+
+def _feature_shape(shape, name: str, where: str) -> FeatureShape:
+    """``shape`` as three positive ints, or a ValueError naming ``name`` (``"chw"`` or ``"hwc"``)."""
+    order = "(C, H, W)" if name == "chw" else "(H, W, C)"
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else None
+    if (dims is None or len(dims) != 3
+            or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in dims)):
+        raise ValueError(f"layouts.{where}: {name} must be 3 positive ints {order}, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _chw(shape, name: str, where: str) -> FeatureShape:
+    """The checked ``shape`` as ``(C, H, W)`` whichever layout ``name`` says it is written in."""
+    dims = _feature_shape(shape, name, where)
+    return dims if name == "chw" else (dims[2], dims[0], dims[1])
+
+
+def _permutation(c: int, h: int, w: int) -> np.ndarray:
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+
+
+def flatten_permutation(*, chw: FeatureShape) -> np.ndarray:
+    """Index array ``p`` with ``flat_chw[p] == flat_hwc`` for a feature map of shape ``chw=(C, H, W)``.
 
     A Keras ``Flatten`` on ``(H, W, C)`` emits feature ``k`` = channels-first feature
     ``p[k]``. So a dense kernel ``W_chw (C*H*W, out)`` becomes ``W_chw[p]`` for Keras.
     """
-    if len(feature_shape) != 3:
-        raise ValueError(f"layouts.flatten_permutation: feature_shape must be (C, H, W), got {feature_shape!r}")
-    c, h, w = feature_shape
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+    return _permutation(*_chw(chw, "chw", "flatten_permutation"))
 
 
-def _permute(a: np.ndarray, index: np.ndarray, axis: int, where: str) -> np.ndarray:
+def _convert(a, shape, name: str, axis: int, where: str, inverse: bool) -> np.ndarray:
+    """Permute ``a`` along ``axis`` (0: dense rows, a 2-D ``(features, out)`` kernel; -1: flattened features)
+    between the C,H,W and H,W,C flatten orders of the feature map ``shape`` (written in ``name``'s order)."""
     a = np.asarray(a)
-    if a.ndim == 0 or a.shape[axis] != index.size:
-        raise ValueError(f"layouts.{where}: axis {axis} must have length C*H*W = {index.size}, got shape {a.shape}")
-    return np.ascontiguousarray(np.take(a, index, axis=axis))
+    if axis == 0:
+        check_ndim(a, (2,), f"layouts.{where}", "w", "(features, out)")
+    elif a.ndim == 0:
+        raise ValueError(f"layouts.{where}: a must have at least 1 dim (..., features), got shape {a.shape}")
+    dims = _feature_shape(shape, name, where)
+    size = int(np.prod(dims))
+    if a.shape[axis] != size:
+        product = "C*H*W" if name == "chw" else "H*W*C"
+        what = "w must have" if axis == 0 else "a's last axis must have"
+        raise ValueError(f"layouts.{where}: {what} {product} = {size} features for {name}={dims}, "
+                         f"got shape {a.shape}")
+    index = _permutation(*_chw(dims, name, where))
+    return np.ascontiguousarray(np.take(a, np.argsort(index) if inverse else index, axis=axis))
 
 
-def dense_rows_chw_to_hwc(w: np.ndarray, feature_shape: tuple[int, int, int]) -> np.ndarray:
-    """Dense kernel ``(C*H*W, out)`` after a channels-first Flatten -> the same after a channels-last one."""
-    return _permute(w, flatten_permutation(feature_shape), 0, "dense_rows_chw_to_hwc")
+def dense_rows_chw_to_hwc(w: np.ndarray, *, chw: FeatureShape) -> np.ndarray:
+    """Dense kernel ``(C*H*W, out)`` after a channels-first Flatten of a ``chw=(C, H, W)`` map -> the same
+    kernel after a channels-last (Keras) Flatten of that map, ``(H*W*C, out)``."""
+    return _convert(w, chw, "chw", 0, "dense_rows_chw_to_hwc", inverse=False)
 
 
-def dense_rows_hwc_to_chw(w: np.ndarray, feature_shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of :func:`dense_rows_chw_to_hwc`."""
-    return _permute(w, np.argsort(flatten_permutation(feature_shape)), 0, "dense_rows_hwc_to_chw")
+def dense_rows_hwc_to_chw(w: np.ndarray, *, hwc: FeatureShape) -> np.ndarray:
+    """Inverse of :func:`dense_rows_chw_to_hwc`: a Keras Dense kernel ``(H*W*C, out)`` after a Flatten of an
+    ``hwc=(H, W, C)`` map -> the kernel for a channels-first Flatten of the same map."""
+    return _convert(w, hwc, "hwc", 0, "dense_rows_hwc_to_chw", inverse=True)
 
 
-def flat_chw_to_hwc(a: np.ndarray, feature_shape: tuple[int, int, int]) -> np.ndarray:
-    """Flattened features ``(..., C*H*W)`` in channels-first order -> Keras ``Flatten`` order ``H, W, C``."""
-    return _permute(a, flatten_permutation(feature_shape), -1, "flat_chw_to_hwc")
+def flat_chw_to_hwc(a: np.ndarray, *, chw: FeatureShape) -> np.ndarray:
+    """Flattened features ``(..., C*H*W)`` of a ``chw=(C, H, W)`` map in channels-first order -> Keras
+    ``Flatten`` order ``H, W, C``."""
+    return _convert(a, chw, "chw", -1, "flat_chw_to_hwc", inverse=False)
 
 
-def flat_hwc_to_chw(a: np.ndarray, feature_shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of :func:`flat_chw_to_hwc`: a Keras ``Flatten`` output back in ``C, H, W`` order."""
-    return _permute(a, np.argsort(flatten_permutation(feature_shape)), -1, "flat_hwc_to_chw")
+def flat_hwc_to_chw(a: np.ndarray, *, hwc: FeatureShape) -> np.ndarray:
+    """Inverse of :func:`flat_chw_to_hwc`: a Keras ``Flatten`` output ``(..., H*W*C)`` of an ``hwc=(H, W, C)``
+    map back in ``C, H, W`` order."""
+    return _convert(a, hwc, "hwc", -1, "flat_hwc_to_chw", inverse=True)
 
 
 # -- padding -------------------------------------------------------------------

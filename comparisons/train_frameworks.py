@@ -177,7 +177,7 @@ def _set_keras_weights(model, params: dict[str, np.ndarray], feature_shape) -> N
     keys = sorted({k.split(".")[0] for k in params}, key=int)
     for layer, index in zip(with_weights, keys, strict=True):
         w = params[f"{index}.weight"]
-        w = oihw_to_hwio(w) if w.ndim == 4 else dense_rows_chw_to_hwc(w, feature_shape)
+        w = oihw_to_hwio(w) if w.ndim == 4 else dense_rows_chw_to_hwc(w, chw=feature_shape)
         bias = params.get(f"{index}.bias")
         layer.set_weights([w] if bias is None else [w, bias])
 

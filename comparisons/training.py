@@ -4,9 +4,14 @@ Every framework starts from the same initial weights (the reference's, drawn fro
 ``--seed``, converted with :mod:`comparisons.layouts`) and sees the same batches in the
 same order (a permutation per epoch drawn from ``--seed``); inputs are ``image / 255`` in
 ``--dtype``. The training set is the first ``--train-samples`` images (54,000: Keras'
-``validation_split=0.1`` keeps the last 10% aside). ``--compare`` times ``--steps``
-steps of each framework side by side and reports how far their losses are from the
-reference's.
+``validation_split=0.1`` keeps the last 10% aside). ``--steps N`` stops training after N
+steps (fewer than ``--epochs`` would run) and evaluates the model as it is then. ``--compare``
+times ``--steps`` steps (default 2000) of each framework side by side and reports how far
+their losses are from the reference's.
+
+A run whose loss ended far above where it started (the mean of its last 100 steps, or of all but the
+first in a shorter run, more than twice its first step's loss: see :func:`loss_warnings`) is flagged:
+on the printed line after ``WARNING:`` and in the JSON's ``"warnings"`` list (empty when none).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from .train_frameworks import OPTIMIZERS, make_trainer
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 INITS = ("glorot", "torch")
 COMPARE_WARMUP = 50  # steps run before --compare starts its clock
+COMPARE_STEPS = 2000  # steps per framework for --compare without --steps
+LOSS_WINDOW = 100  # steps averaged at the end of a run to tell whether it diverged (loss_warnings)
+DIVERGED_FACTOR = 2.0  # ... when that mean is more than this times the first step's loss
 # The default seed: of seeds 0-19 trained with the tutorial's settings, the one with the best accuracy on
 # Keras' validation split (the 6,000 training images not trained on; 98.15%). The test set played no
 # part. Any seed: 97.45% +- 0.27% test accuracy (mean, sd over seeds 0-19), as in Keras (README).
@@ -145,6 +153,27 @@ def train(trainer, images: np.ndarray, labels: np.ndarray, orders: list[np.ndarr
     return result
 
 
+def loss_warnings(losses: list[float], lr: float) -> list[str]:
+    """The divergence rule: a run is flagged when the mean loss of its last ``w`` steps is more than
+    :data:`DIVERGED_FACTOR` times the loss of its first step, ``w`` = :data:`LOSS_WINDOW` steps, or all the
+    steps after the first when the run is shorter (a run of one step is not judged). Returns the warning, or
+    nothing.
+
+    The first step's loss is the initial weights' (computed before the first update): where the run started.
+    A window at the start would not do: a diverging run jumps within a step or two (to 1e15 at ``--lr 1e6``)
+    and then settles lower while staying huge, so an early window averages that jump in and hides the
+    divergence. A loss can stay finite all the while (4e12 at ``--lr 1e6``): the accuracy reported is then
+    that of a broken model, not of training."""
+    window = min(LOSS_WINDOW, len(losses) - 1)
+    if window < 1:
+        return []
+    first, last = float(losses[0]), float(np.mean(losses[-window:]))
+    if not last > DIVERGED_FACTOR * first:
+        return []
+    return [f"training diverged: mean loss {last:.4g} over the last {window} steps > {DIVERGED_FACTOR:g} x "
+            f"{first:.4g}, the first step's (is --lr {lr:g} too large?); the accuracy is that of a broken model"]
+
+
 def evaluate(trainer, images: np.ndarray, labels: np.ndarray, dtype: str, batch: int = 1000) -> float:
     """Accuracy of ``trainer.predict`` on uint8 ``images (N, H, W)``."""
     correct = 0
@@ -179,13 +208,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--compare", action="store_true",
                         help="time --steps steps of reference, torch and keras side by side instead of training")
-    parser.add_argument("--steps", type=int, default=2000, help="steps per framework for --compare")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop training after this many steps, then evaluate (default: all of --epochs); "
+                             f"with --compare, the steps per framework (default {COMPARE_STEPS})")
 
 
 def _check_args(args: argparse.Namespace) -> None:
     """The numeric flags, before anything is loaded."""
     for name in ("epochs", "batch_size", "train_samples", "steps"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SystemExit(f"cnnref train: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.seed < 0:
         raise SystemExit(f"cnnref train: --seed must be >= 0, got {args.seed}")
@@ -194,7 +225,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _check_data(args: argparse.Namespace, data) -> None:
-    """The data against the flags and the tutorial CNN: 28x28 images, labels 0-9, a test set."""
+    """The data against the flags and the tutorial CNN: 28x28 images, a test set."""
     if args.train_samples > len(data.train_images):
         raise SystemExit(f"cnnref train: --train-samples must be <= {len(data.train_images)} (the training set), "
                          f"got {args.train_samples}")
@@ -205,9 +236,7 @@ def _check_data(args: argparse.Namespace, data) -> None:
                              f"{data.directory} are {images.shape[1]}x{images.shape[2]}")
         if not len(labels):
             raise SystemExit(f"cnnref train: the {split} set in {data.directory} is empty")
-        if labels.max() >= 10:
-            raise SystemExit(f"cnnref train: labels must be 0-9 (ten classes); the {split} labels in "
-                             f"{data.directory} go up to {labels.max()}")
+        # labels 0-9: reference.load_dataset refuses others
 
 
 def planned_steps(n_images: int, batch_size: int, epochs: int, max_steps: int | None = None) -> int:
@@ -217,11 +246,11 @@ def planned_steps(n_images: int, batch_size: int, epochs: int, max_steps: int | 
 
 
 def compare(args, case, params, images, labels, lr) -> tuple[list[dict], int]:
-    """``--steps`` steps per framework (fewer when the data and flags give fewer: the count run is returned
-    with the rows) from the same weights and order: seconds/step (median of five chunks) and how far each
-    framework's per-step losses are from the reference's."""
+    """``--steps`` steps (default :data:`COMPARE_STEPS`) per framework (fewer when the data and flags give
+    fewer: the count run is returned with the rows) from the same weights and order: seconds/step (median of
+    five chunks) and how far each framework's per-step losses are from the reference's."""
     orders = epoch_orders(len(images), args.epochs, args.seed)
-    steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps)
+    steps = planned_steps(len(images), args.batch_size, args.epochs, args.steps or COMPARE_STEPS)
     if steps < 2:
         raise SystemExit(f"cnnref train --compare: needs at least 2 steps to time, the data and flags give {steps}")
     rows, losses = [], {}
@@ -259,6 +288,14 @@ def _print_compare(rows: list[dict], args, steps: int) -> None:
         print(f"{row['framework']:<24} {row['seconds_per_step'] * 1e3:>9.3f} {diff:>32}")
 
 
+def _extent(args: argparse.Namespace, steps: int) -> str:
+    """How much of the data a run saw: its epochs, or its steps when ``--steps`` stopped it early."""
+    planned = planned_steps(args.train_samples, args.batch_size, args.epochs)
+    if steps < planned:
+        return f"{steps} steps (--steps {args.steps}; {args.epochs} epoch(s) would be {planned})"
+    return f"{args.epochs} epoch(s)"
+
+
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.impl is not None and args.framework != "reference":
@@ -287,14 +324,16 @@ def run(args: argparse.Namespace) -> int:
     except FrameworkUnavailable as exc:
         raise SystemExit(f"cnnref train: {exc}") from exc
     orders = epoch_orders(len(images), args.epochs, args.seed)
-    result = train(trainer, images, labels, orders, args.batch_size, args.dtype, progress=not args.no_progress)
+    result = train(trainer, images, labels, orders, args.batch_size, args.dtype, max_steps=args.steps,
+                   progress=not args.no_progress)
     accuracy = evaluate(trainer, data.test_images, data.test_labels.astype(np.int64), args.dtype)
     held_out = slice(args.train_samples, None)  # Keras' validation split: the images not trained on
     validation = (evaluate(trainer, data.train_images[held_out], data.train_labels[held_out].astype(np.int64),
                            args.dtype) if args.train_samples < len(data.train_images) else None)
+    warnings = loss_warnings(result.losses, lr)
     summary = {
         "framework": args.framework, "dataset": args.dataset, "test_accuracy": accuracy,
-        "validation_accuracy": validation, "epochs": args.epochs,
+        "validation_accuracy": validation, "warnings": warnings, "epochs": args.epochs, "max_steps": args.steps,
         "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": lr, "dtype": args.dtype,
         "seed": args.seed, "init": args.init, "train_samples": len(images), "steps": result.steps,
         "seconds_per_step": result.seconds_per_step, "seconds_total": result.seconds,
@@ -302,9 +341,10 @@ def run(args: argparse.Namespace) -> int:
         "data_dir": str(data.directory),
     }
     held = "" if validation is None else f" (validation {validation:.4f})"
-    print(f"{args.framework}: {args.dataset} test accuracy {accuracy:.4f}{held} after {args.epochs} epoch(s) of "
-          f"{len(images)} images, batch {args.batch_size}, {args.optimizer} lr {lr:g}, {args.dtype}; "
-          f"{result.seconds_per_step * 1e3:.3f} ms/step ({result.seconds:.1f} s)")
+    flagged = "".join(f"; WARNING: {w}" for w in warnings)
+    print(f"{args.framework}: {args.dataset} test accuracy {accuracy:.4f}{held} after {_extent(args, result.steps)} "
+          f"of {len(images)} images, batch {args.batch_size}, {args.optimizer} lr {lr:g}, {args.dtype}; "
+          f"{result.seconds_per_step * 1e3:.3f} ms/step ({result.seconds:.1f} s){flagged}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:

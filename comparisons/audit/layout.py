@@ -151,7 +151,7 @@ def _flat_keras():
     dense = keras.layers.Dense(FLAT["out"], use_bias=False)
     dense.build((None, w.shape[0]))
     errors = {}
-    for how, kernel in (("naive_copy", w), ("dense_rows_chw_to_hwc", dense_rows_chw_to_hwc(w, feature_shape))):
+    for how, kernel in (("naive_copy", w), ("dense_rows_chw_to_hwc", dense_rows_chw_to_hwc(w, chw=feature_shape))):
         dense.set_weights([kernel])
         errors[f"max_err_{how}"] = _err(dense(keras.layers.Flatten()(nchw_to_nhwc(x))), expected)
     return {"flatten_order_chw_index": order, **errors}

@@ -18,7 +18,7 @@ import numpy as np
 from .blas import blas_info, set_blas_threads
 from .measure import IMPLS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
 from .profile import PROFILE_SHAPES, conv_phases
-from .report import targets, write
+from .report import targets, threads_warning, write
 from .shapes import DTYPES, LAYERS, SHAPES
 
 QUICK_LOOP_SHAPES = ("tutorial", "batch64")
@@ -32,11 +32,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or ``taskset`` can narrow
+    below ``os.cpu_count()``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="directory for bench.md/.json/.png")
     parser.add_argument("--quick", action="store_true", help="float32 only, fewer rounds: under a minute")
     parser.add_argument("--threads", type=positive_int, default=2,
-                        help="threads for numpy's BLAS, PyTorch and TensorFlow")
+                        help="threads for numpy's BLAS, PyTorch and TensorFlow (more than the usable cores: "
+                             "a warning, on stderr and in the report)")
     parser.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
@@ -102,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     quick = args.quick
     rounds = args.rounds if args.rounds is not None else (7 if quick else 9)
     dtypes = ["float32"] if quick else list(DTYPES)
+    cores = available_cores()
+    oversubscribed = threads_warning(args.threads, cores)
+    if oversubscribed:
+        print(f"cnnref bench: warning: {oversubscribed}", file=sys.stderr, flush=True)
     set_blas_threads(args.threads)
     load_before = [round(v, 2) for v in os.getloadavg()]
     matmul_size = 2048
@@ -129,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         "rounds": rounds,
         "threads": args.threads,
         "cpus": os.cpu_count(),
+        "cores_available": cores,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,

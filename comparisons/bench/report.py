@@ -67,14 +67,31 @@ def _time(seconds: float | None) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def _busy_warning(meta: dict) -> list[str]:
-    """A warning line when other processes competed for the cores during the run."""
+def threads_warning(threads: int, cores: int) -> str | None:
+    """Why ``threads`` threads per library on ``cores`` usable cores give misleading timings, or None."""
+    if threads <= cores:
+        return None
+    return (f"--threads {threads} exceeds the cores this process may run on ({cores}): the threads take turns "
+            f"on the cores, so the multi-threaded timings (numpy's BLAS, PyTorch, TensorFlow) are slower than with "
+            f"--threads {cores}, not what a machine with {threads} cores would give")
+
+
+def _busy_warning(meta: dict) -> str | None:
+    """Why the figures are not representative when other processes competed for the cores, or None."""
     busiest = max(meta["load_before"][0], meta["load_after"][0])
     if busiest <= 0.5 * meta["cpus"]:
-        return []
-    return ["", f"**Warning: the machine was busy (1-minute load average up to {busiest:.2f} on {meta['cpus']} "
-            "cores). Multi-threaded BLAS and PyTorch slow down most when a core is taken, so these figures, "
-            "the ratios included, are not representative; rerun on an idle machine.**"]
+        return None
+    return (f"the machine was busy (1-minute load average up to {busiest:.2f} on {meta['cpus']} cores). "
+            "Multi-threaded BLAS and PyTorch slow down most when a core is taken, so these figures, the ratios "
+            "included, are not representative; rerun on an idle machine")
+
+
+def report_warnings(meta: dict) -> list[str]:
+    """The warnings in the report's header (Markdown) and under ``"warnings"`` (JSON): more threads than
+    usable cores (``meta["cores_available"]``, else ``meta["cpus"]``), a busy machine."""
+    cores = meta.get("cores_available", meta["cpus"])
+    found = (threads_warning(meta["threads"], cores), _busy_warning(meta))
+    return [w for w in found if w is not None]
 
 
 def profile_rows(profiles: dict[str, dict[str, float]], timings: list[Timing]) -> dict[str, dict]:
@@ -137,7 +154,7 @@ def markdown(rows: list[dict], meta: dict, target_rows: list[dict], png_name: st
         "time reliably), median; implementations timed in turn, with a pause between them. "
         "Ratio to PyTorch = time / PyTorch's float32 time (< 1 is faster). Work: see "
         "`comparisons/bench/shapes.py` (pooling counts one operation per window element each way).",
-        *_busy_warning(meta),
+        *(line for w in report_warnings(meta) for line in ("", f"**Warning: {w}.**")),
         "",
         f"![speed report]({png_name})",
         "",
@@ -230,6 +247,6 @@ def write(timings: list[Timing], meta: dict, out: Path,
     plot(rows, paths["png"], meta["matmul_gflops"])
     profiled = profile_rows(profiles or {}, timings)
     paths["md"].write_text(markdown(rows, meta, target_rows, paths["png"].name, profiled))
-    paths["json"].write_text(json.dumps({"meta": meta, "targets": target_rows, "timings": rows,
-                                         "profile": profiled}, indent=2) + "\n")
+    paths["json"].write_text(json.dumps({"meta": meta, "warnings": report_warnings(meta), "targets": target_rows,
+                                         "timings": rows, "profile": profiled}, indent=2) + "\n")
     return paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -71,3 +72,44 @@ def test_report_shows_where_the_time_goes_and_the_gemms_over_pytorch(tmp_path):
     assert profile["gemms_over_torch"] == pytest.approx(13 / 8, rel=1e-12)
     text = paths["md"].read_text()
     assert "## Where the im2col time goes" in text and "| **three GEMMs / PyTorch** |" in text and "1.62x" in text
+
+
+def _meta(threads: int, cores: int) -> dict:
+    return {"quick": True, "rounds": 1, "threads": threads, "cpus": cores, "cores_available": cores,
+            "numpy": np.__version__, "blas": {"blas": "x", "core": "y", "threads": threads, "OPENBLAS_CORETYPE": None},
+            "frameworks": {}, "matmul_size": 8, "matmul_gflops": 100.0, "load_before": [0.0, 0, 0],
+            "load_after": [0.0, 0, 0]}
+
+
+def _tutorial_timings() -> list[Timing]:
+    return [Timing("linear", "tutorial", "float32", "im2col", SHAPES["tutorial"].flops("linear"), median_s=1e-3)]
+
+
+def test_more_threads_than_cores_is_a_warning_in_the_report_header(tmp_path):
+    paths = write(_tutorial_timings(), _meta(threads=64, cores=2), tmp_path / "over")
+    expected = ("--threads 64 exceeds the cores this process may run on (2): the threads take turns on the cores, "
+                "so the multi-threaded timings (numpy's BLAS, PyTorch, TensorFlow) are slower than with --threads 2, "
+                "not what a machine with 64 cores would give")
+    assert json.loads(paths["json"].read_text())["warnings"] == [expected]
+    header = paths["md"].read_text().split("## Targets")[0]
+    assert f"**Warning: {expected}.**" in header
+    fitting = write(_tutorial_timings(), _meta(threads=2, cores=2), tmp_path / "fits")
+    assert json.loads(fitting["json"].read_text())["warnings"] == []
+    assert "Warning" not in fitting["md"].read_text()
+
+
+def test_bench_warns_on_stderr_before_timing_when_threads_exceed_the_cores(tmp_path, monkeypatch, capsys):
+    from comparisons import cli
+    from comparisons.bench import command
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # one usable core
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(command, "matmul_rate", lambda size, rounds: 100.0)
+    monkeypatch.setattr(command, "measure_all", lambda *args, **kwargs: _tutorial_timings())
+    code = cli.main(["bench", "--quick", "--threads", "2", "--layers", "linear", "--shapes", "tutorial",
+                     "--impls", "im2col", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "cnnref bench: warning: --threads 2 exceeds the cores this process may run on (1)" in err
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["meta"]["cores_available"] == 1 and report["warnings"][0].startswith("--threads 2 exceeds")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import errno
+import importlib
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -43,6 +49,7 @@ def test_missing_output_folders_are_created_when_written_not_before(tmp_path, ca
     unused = tmp_path / "new" / "reports"
     code, _ = run_cli(capsys, "audit", "--list", "--out", str(unused))
     assert code == 0 and not (tmp_path / "new").exists()  # --list writes nothing
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # the check of the folder left nothing behind
     code, _ = run_cli(capsys, "train", "--data-dir", str(tmp_path / "absent"), "--epochs", "0",
                       "--json", str(tmp_path / "made" / "r.json"))
     assert code == 2 and not (tmp_path / "made").exists()  # refused before any work
@@ -50,6 +57,62 @@ def test_missing_output_folders_are_created_when_written_not_before(tmp_path, ca
     code, _ = run_cli(capsys, "train", "--data-dir", str(mnist_like), "--train-samples", "8", "--no-progress",
                       "--json", str(out))
     assert code == 0 and out.is_file()
+
+
+def output_flags() -> list[tuple[str, str, bool]]:
+    """``(command, flag, is a folder)`` for every option of every command that names a path it writes
+    (metavar PATH or DIR, or ``type=Path``)."""
+    found = []
+    for command, (module, _) in cli.SUBCOMMANDS.items():
+        parser = argparse.ArgumentParser()
+        importlib.import_module(module).add_arguments(parser)
+        for action in parser._actions:
+            if action.metavar in ("PATH", "DIR") or action.type is Path:
+                found.append((command, action.option_strings[0], action.dest in cli.OUTPUT_FOLDERS))
+    return found
+
+
+def refuse_to_run(monkeypatch, command: str) -> None:
+    """Make running ``command`` fail the test: the output check must come before any work."""
+    module = importlib.import_module(cli.SUBCOMMANDS[command][0])
+    monkeypatch.setattr(module, "run", lambda args: pytest.fail(f"cnnref {command} ran despite its output path"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (no file can be created there)")
+@pytest.mark.parametrize("command,flag,folder", output_flags())
+def test_an_output_path_that_cannot_be_written_fails_before_any_work(monkeypatch, capsys, command, flag, folder):
+    refuse_to_run(monkeypatch, command)
+    target = "/proc/cnnref-absent/out" if folder else "/proc/cnnref-absent/out.json"
+    code, err = run_cli(capsys, command, flag, target)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"cnnref {command}: {flag} {target}: cannot write there (creating a file in /proc: "), err
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys (no file can be created there)")
+def test_a_json_path_in_sys_fails_in_one_line(tmp_path, capsys):
+    code, err = run_cli(capsys, "train", "--data-dir", str(tmp_path / "absent"), "--json", "/sys/x.json")
+    assert code == 2 and err.startswith("cnnref train: --json /sys/x.json: cannot write there (creating a file in "
+                                        "/sys: "), err
+
+
+def test_an_existing_file_that_cannot_be_opened_for_writing_is_refused(tmp_path, monkeypatch, capsys):
+    """Its folder is writable; the file itself is not (as a read-only file for a user other than root)."""
+    target = tmp_path / "locked.json"
+    target.write_text("{}")
+    real_open = os.open
+
+    def open_refusing_target(path, flags, *args, **kwargs):
+        if Path(path) == target and flags & (os.O_WRONLY | os.O_RDWR):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_refusing_target)
+    refuse_to_run(monkeypatch, "verify")
+    code, err = run_cli(capsys, "verify", "--json", str(target))
+    assert code == 2
+    assert err.strip() == (f"cnnref verify: --json {target}: cannot write there (opening {target} for writing: "
+                           "Permission denied)")
+    assert target.read_text() == "{}" and [p.name for p in tmp_path.iterdir()] == ["locked.json"]
 
 
 def test_a_corrupt_data_file_is_one_line_not_a_traceback(tmp_path, capsys, mnist_like):
@@ -73,7 +136,7 @@ def test_train_refuses_bad_flags_before_loading_data(tmp_path, capsys, flags, me
 
 @pytest.mark.parametrize("change,message", [
     ("small-images", "the tutorial CNN takes 28x28 images; the train images in"),
-    ("label-10", "labels must be 0-9 (ten classes); the test labels in"),
+    ("label-10", "test labels out of range (expected 0 to 9, got 10 at index 3)"),
 ])
 def test_train_refuses_data_the_tutorial_cnn_cannot_take(capsys, mnist_like, change, message):
     if change == "small-images":

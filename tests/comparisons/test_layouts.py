@@ -52,26 +52,95 @@ def test_axis_meaning(x):
     assert layouts.linear_to_torch(x[n, c])[w, h] == x[n, c, h, w]
 
 
+def _hwc(chw):
+    c, h, w = chw
+    return (h, w, c)
+
+
 @given(x=arrays(3), out=dims, rows=dims)
 def test_flatten_order_conversions_round_trip(x, out, rows):
-    shape = x.shape
-    np.testing.assert_array_equal(layouts.flat_chw_to_hwc(x.reshape(-1), shape), layouts.chw_to_hwc(x).reshape(-1))
+    chw, hwc = x.shape, _hwc(x.shape)
+    np.testing.assert_array_equal(layouts.flat_chw_to_hwc(x.reshape(-1), chw=chw), layouts.chw_to_hwc(x).reshape(-1))
+    np.testing.assert_array_equal(layouts.flat_hwc_to_chw(layouts.chw_to_hwc(x).reshape(-1), hwc=hwc), x.reshape(-1))
     flat = np.stack([x.reshape(-1)] * rows)
-    np.testing.assert_array_equal(layouts.flat_hwc_to_chw(layouts.flat_chw_to_hwc(flat, shape), shape), flat)
+    np.testing.assert_array_equal(layouts.flat_hwc_to_chw(layouts.flat_chw_to_hwc(flat, chw=chw), hwc=hwc), flat)
     w = np.arange(x.size * out, dtype=np.float64).reshape(x.size, out)
-    np.testing.assert_array_equal(layouts.dense_rows_hwc_to_chw(layouts.dense_rows_chw_to_hwc(w, shape), shape), w)
-    np.testing.assert_array_equal(layouts.dense_rows_chw_to_hwc(layouts.dense_rows_hwc_to_chw(w, shape), shape), w)
+    np.testing.assert_array_equal(layouts.dense_rows_hwc_to_chw(layouts.dense_rows_chw_to_hwc(w, chw=chw), hwc=hwc), w)
+    np.testing.assert_array_equal(layouts.dense_rows_chw_to_hwc(layouts.dense_rows_hwc_to_chw(w, hwc=hwc), chw=chw), w)
 
 
 @given(x=arrays(3), out=dims)
 def test_dense_rows_make_channels_last_flatten_compute_the_same(x, out):
     """``flatten_hwc(x) @ dense_rows_chw_to_hwc(W) == flatten_chw(x) @ W``: the same terms, permuted."""
     w = np.random.default_rng(x.size).standard_normal((x.size, out))
-    keras_side = layouts.chw_to_hwc(x).reshape(-1) @ layouts.dense_rows_chw_to_hwc(w, x.shape)
+    keras_side = layouts.chw_to_hwc(x).reshape(-1) @ layouts.dense_rows_chw_to_hwc(w, chw=x.shape)
     reference_side = x.reshape(-1) @ w
     # the same products summed in another order: equal up to the rounding bound K * eps * sum |x_i w_ij|
     bound = 2 * x.size * np.finfo(np.float64).eps * (np.abs(x.reshape(-1)) @ np.abs(w))
     assert np.all(np.abs(keras_side - reference_side) <= bound)
+
+
+SHAPED = {  # the conversions taking a feature-map shape: its keyword, and an input for a 60-feature map
+    "dense_rows_chw_to_hwc": ("chw", np.zeros((60, 2))),
+    "dense_rows_hwc_to_chw": ("hwc", np.zeros((60, 2))),
+    "flat_chw_to_hwc": ("chw", np.zeros((2, 60))),
+    "flat_hwc_to_chw": ("hwc", np.zeros((2, 60))),
+    "flatten_permutation": ("chw", None),
+}
+
+
+def call_shaped(name: str, *shape, **keyword):
+    """``layouts.<name>`` on its :data:`SHAPED` input with the feature shape passed as given."""
+    a = SHAPED[name][1]
+    return getattr(layouts, name)(*([] if a is None else [a]), *shape, **keyword)
+
+
+@pytest.mark.parametrize("name", SHAPED)
+def test_the_feature_shape_is_keyword_only(name):
+    key = SHAPED[name][0]
+    assert 60 in call_shaped(name, **{key: (3, 5, 4)}).shape
+    with pytest.raises(TypeError):
+        call_shaped(name, (3, 5, 4))
+
+
+def test_the_shape_keyword_names_the_layout_of_the_input():
+    """(8, 13, 13) and (13, 13, 8) hold as many features: the keyword says which order the shape is in."""
+    w = np.random.default_rng(0).standard_normal((8 * 13 * 13, 10))
+    keras_kernel = layouts.dense_rows_chw_to_hwc(w, chw=(8, 13, 13))
+    np.testing.assert_array_equal(keras_kernel.reshape(13, 13, 8, 10), w.reshape(8, 13, 13, 10).transpose(1, 2, 0, 3))
+    np.testing.assert_array_equal(layouts.dense_rows_hwc_to_chw(keras_kernel, hwc=(13, 13, 8)), w)
+    x = np.arange(8 * 13 * 13).reshape(8, 13, 13)
+    np.testing.assert_array_equal(layouts.flat_hwc_to_chw(layouts.chw_to_hwc(x).reshape(-1), hwc=(13, 13, 8)),
+                                  x.reshape(-1))
+    np.testing.assert_array_equal(layouts.flatten_permutation(chw=(8, 13, 13)), layouts.chw_to_hwc(x).reshape(-1))
+    with pytest.raises(TypeError):
+        layouts.dense_rows_chw_to_hwc(w, hwc=(13, 13, 8))  # a channels-first input takes chw=
+
+
+@pytest.mark.parametrize("name", SHAPED)
+@pytest.mark.parametrize("bad", [(3, 5), (3, 5, 4, 1), (3, 0, 4), (3, -5, 4), (3.0, 5, 4), (True, 5, 4), "354", 60],
+                         ids=repr)
+def test_the_feature_shape_must_be_three_positive_ints(name, bad):
+    key = SHAPED[name][0]
+    order = r"\(H, W, C\)" if key == "hwc" else r"\(C, H, W\)"
+    with pytest.raises(ValueError, match=rf"layouts.{name}: {key} must be 3 positive ints {order}, got "):
+        call_shaped(name, **{key: bad})
+
+
+@pytest.mark.parametrize("name,key,a,message", [
+    ("dense_rows_chw_to_hwc", "chw", np.zeros((61, 2)),
+     r"w must have C\*H\*W = 60 features for chw=\(3, 5, 4\), got shape \(61, 2\)"),
+    ("dense_rows_hwc_to_chw", "hwc", np.zeros((59, 2)),
+     r"w must have H\*W\*C = 60 features for hwc=\(3, 5, 4\), got shape \(59, 2\)"),
+    ("dense_rows_chw_to_hwc", "chw", np.zeros(60), r"w must have 2 dims \(features, out\), got shape \(60,\)"),
+    ("dense_rows_hwc_to_chw", "hwc", np.zeros((60, 2, 1)), r"w must have 2 dims \(features, out\)"),
+    ("flat_chw_to_hwc", "chw", np.zeros((60, 2)),
+     r"a's last axis must have C\*H\*W = 60 features for chw=\(3, 5, 4\), got shape \(60, 2\)"),
+    ("flat_hwc_to_chw", "hwc", np.zeros(()), r"a must have at least 1 dim \(..., features\), got shape \(\)"),
+], ids=["chw-rows", "hwc-rows", "1-d-kernel", "3-d-kernel", "chw-features", "0-d"])
+def test_the_array_must_match_the_feature_shape(name, key, a, message):
+    with pytest.raises(ValueError, match=rf"layouts.{name}: {message}"):
+        getattr(layouts, name)(a, **{key: (3, 5, 4)})
 
 
 @given(padding=pairs(st.integers(0, 9), st.integers(0, 9)))
@@ -95,8 +164,8 @@ def test_same_padding_keeps_ceil_size(size, kernel, stride, dilation):
 def test_errors_name_the_function_and_the_shape():
     with pytest.raises(ValueError, match=r"layouts.chw_to_hwc: the array must have 3 dims \(C,H,W\), got shape"):
         layouts.chw_to_hwc(np.zeros((2, 3, 4, 5)))
-    with pytest.raises(ValueError, match=r"layouts.dense_rows_chw_to_hwc: axis 0 must have length C\*H\*W = 60"):
-        layouts.dense_rows_chw_to_hwc(np.zeros((61, 2)), (3, 5, 4))
+    with pytest.raises(ValueError, match=r"layouts.dense_rows_chw_to_hwc: w must have C\*H\*W = 60 features"):
+        layouts.dense_rows_chw_to_hwc(np.zeros((61, 2)), chw=(3, 5, 4))
     with pytest.raises(ValueError, match="must be symmetric"):
         layouts.padding_from_keras(((0, 1), (1, 1)))
 

@@ -149,3 +149,43 @@ def test_compare_table(tmp_path, capsys, torch_adapter):
     rows = {r["framework"]: r for r in json.loads(out.read_text())["compare"]}
     assert rows["torch"]["max_loss_rel_diff"] < RTOL["float64"]
     assert "ms/step" in capsys.readouterr().out
+
+
+def test_loss_warnings_compare_the_last_window_with_the_first_step():
+    jump_then_settle = [2.4, 1e15, *[1e6] * 150]  # a mean over the first steps would include the jump
+    (warning,) = training.loss_warnings(jump_then_settle, lr=1e6)
+    assert warning.startswith("training diverged: mean loss 1e+06 over the last 100 steps > 2 x 2.4, the first step's")
+    assert "--lr 1e+06 too large?" in warning
+    assert training.loss_warnings([2.4, 1e15, 4.0], lr=1.0)[0].startswith("training diverged: mean loss 5e+14 over "
+                                                                         "the last 2 steps")
+    assert training.loss_warnings([2.4, 2.5, 2.6, 4.8], lr=1.0) == []  # up, but not past twice the start
+    assert training.loss_warnings([2.4, *[0.1] * 200], lr=1.0) == [] and training.loss_warnings([2.4], lr=1.0) == []
+
+
+def test_a_run_that_diverges_to_a_finite_loss_is_flagged(tmp_path, capsys):
+    write_dataset(tmp_path / "d", n_train=16, n_test=4)
+    out = tmp_path / "out.json"
+    assert training.run(parse(["--data-dir", str(tmp_path / "d"), "--train-samples", "16", "--batch-size", "2",
+                               "--lr", "1e6", "--json", str(out), "--no-progress"])) == 0
+    summary = json.loads(out.read_text())
+    (warning,) = summary["warnings"]
+    assert warning.startswith("training diverged: mean loss ") and "over the last 7 steps > 2 x " in warning
+    assert f"; WARNING: {warning}" in capsys.readouterr().out
+
+
+def test_a_run_whose_loss_stays_near_its_start_has_no_warnings(tmp_path):
+    write_dataset(tmp_path / "d", n_train=16, n_test=4)
+    out = tmp_path / "out.json"
+    assert training.run(parse(["--data-dir", str(tmp_path / "d"), "--train-samples", "16", "--batch-size", "2",
+                               "--json", str(out), "--no-progress"])) == 0
+    assert json.loads(out.read_text())["warnings"] == []
+
+
+def test_steps_without_compare_stop_training_then_evaluate(tmp_path, capsys):
+    write_dataset(tmp_path / "d", n_train=20, n_test=5)
+    out = tmp_path / "out.json"
+    assert training.run(parse(["--data-dir", str(tmp_path / "d"), "--train-samples", "20", "--batch-size", "2",
+                               "--epochs", "2", "--steps", "3", "--json", str(out), "--no-progress"])) == 0
+    summary = json.loads(out.read_text())
+    assert summary["steps"] == 3 and summary["max_steps"] == 3 and 0 <= summary["test_accuracy"] <= 1
+    assert "after 3 steps (--steps 3; 2 epoch(s) would be 20) of 20 images" in capsys.readouterr().out
