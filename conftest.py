@@ -27,6 +27,10 @@ settings.register_profile("default", max_examples=200, deadline=None, derandomiz
 settings.register_profile("quick", max_examples=25, deadline=None, derandomize=True)
 settings.register_profile("explore", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
+# make fuzz: tests/fuzz with CNNREF_FUZZ_EXAMPLES examples per test (fresh ones each run); under the other
+# profiles each fuzz test draws its own small bounded number (tests/fuzz/budget.py)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("CNNREF_FUZZ_EXAMPLES", "1000")), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
