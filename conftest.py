@@ -13,10 +13,14 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from comparisons.frameworks import FRAMEWORKS, quiet_tensorflow
-from tests.frameworks import adapter_or_skip
+from comparisons import frameworks
+from comparisons.cli import PURPOSE_VAR
+from tests.frameworks import framework_or_skip
 
-quiet_tensorflow()
+# The suite runs every framework, and every command in-process, with the settings for comparing
+# (comparisons.frameworks: deterministic kernels that support float64), chosen before any framework import.
+os.environ[PURPOSE_VAR] = "compare"
+frameworks.prepare_all("compare")
 # One thread per test process: ``make test`` runs two processes on two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -35,7 +39,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--framework", action="append", choices=FRAMEWORKS, default=None,
+    parser.addoption("--framework", action="append", choices=frameworks.NAMES, default=None,
                      help="run only the comparisons against this framework (repeatable); default: all")
 
 
@@ -45,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     keep, drop = [], []
     for item in items:
-        marked = [fw for fw in FRAMEWORKS if item.get_closest_marker(fw)]
+        marked = [fw for fw in frameworks.NAMES if item.get_closest_marker(fw)]
         (drop if marked and not set(marked) & set(chosen) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -53,16 +57,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def torch_adapter():
-    """The PyTorch adapter, imported once per test process (skips when torch is missing)."""
-    adapter = adapter_or_skip("torch")
+def torch_framework():
+    """The PyTorch :class:`~comparisons.frameworks.protocol.Framework`, loaded once per test process (skips when
+    torch is missing), with one thread: ``make test`` runs two processes on two cores."""
+    framework = framework_or_skip("torch")
     import torch
 
     torch.set_num_threads(1)
-    return adapter
+    return framework
 
 
 @pytest.fixture(scope="session")
-def keras_adapter():
-    """The Keras adapter, imported once per test process (skips when tensorflow is missing)."""
-    return adapter_or_skip("keras")
+def keras_framework():
+    """The Keras :class:`~comparisons.frameworks.protocol.Framework`, loaded once per test process (skips when
+    tensorflow is missing)."""
+    return framework_or_skip("keras")
+
+
+@pytest.fixture(scope="session")
+def keras3(keras_framework):
+    """The Keras framework's subpackage, its modules imported (``keras3.model``, ``keras3.layers``, ...), for the
+    tests of its internals."""
+    import comparisons.frameworks.keras3 as package
+    from comparisons.frameworks.keras3 import capability, layers, losses, model  # noqa: F401
+
+    return package

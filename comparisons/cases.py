@@ -14,17 +14,16 @@ import numpy as np
 
 import reference as ref
 
-from . import cases_options
-from .layouts import keras_same_padding
+from . import cases_options, kinds
+from .frameworks.layouts import keras_same_padding
 
 IMPLS = ("loop", "im2col")
 DTYPES = ("float64", "float32")
-SPATIAL_KINDS = ("conv", "maxpool", "avgpool", "globalavgpool")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer: ``kind`` (a key of :data:`KINDS`) and its arguments."""
+    """One layer: ``kind`` (a key of :data:`comparisons.kinds.KINDS`) and its arguments."""
 
     kind: str
     args: tuple[tuple[str, object], ...] = ()
@@ -74,7 +73,7 @@ class Case:
     @property
     def spatial(self) -> bool:
         """True when some layer has a ``loop`` and an ``im2col`` implementation."""
-        return any(s.kind in SPATIAL_KINDS for s in self.specs)
+        return any(kinds.kind(s.kind).spatial for s in self.specs)
 
     @property
     def impls(self) -> tuple[str, ...]:
@@ -92,43 +91,9 @@ class Case:
         return f"{text}; input {self.input_shape}{scale}{mode}"
 
 
-def _batchnorm(kw: dict, dtype, rng: np.random.Generator) -> ref.BatchNorm2d:
-    """A BatchNorm2d with random gamma, beta and running statistics, so that no term of the
-    forward, the backward or the running-statistics update is trivially 0 or 1."""
-    layer = ref.BatchNorm2d(**kw, dtype=dtype)
-    c = layer.num_features
-    layer.params["weight"] = rng.uniform(0.5, 1.5, c).astype(dtype)
-    layer.params["bias"] = rng.standard_normal(c).astype(dtype)
-    layer.buffers["running_mean"] = (0.5 * rng.standard_normal(c)).astype(dtype)
-    layer.buffers["running_var"] = rng.uniform(0.5, 2.0, c).astype(dtype)
-    return layer
-
-
-KINDS = {
-    "conv": lambda kw, impl, dtype, rng: ref.Conv2d(**kw, impl=impl, dtype=dtype, rng=rng),
-    "maxpool": lambda kw, impl, dtype, rng: ref.MaxPool2d(**kw, impl=impl),
-    "avgpool": lambda kw, impl, dtype, rng: ref.AvgPool2d(**kw, impl=impl),
-    "globalavgpool": lambda kw, impl, dtype, rng: ref.GlobalAvgPool2d(impl=impl),
-    "adaptiveavgpool": lambda kw, impl, dtype, rng: ref.AdaptiveAvgPool2d(**kw),
-    "adaptivemaxpool": lambda kw, impl, dtype, rng: ref.AdaptiveMaxPool2d(**kw),
-    "globalmaxpool": lambda kw, impl, dtype, rng: ref.GlobalMaxPool2d(),
-    "batchnorm": lambda kw, impl, dtype, rng: _batchnorm(kw, dtype, rng),
-    "dropout": lambda kw, impl, dtype, rng: ref.Dropout(**kw, rng=rng),
-    "relu": lambda kw, impl, dtype, rng: ref.ReLU(),
-    "leakyrelu": lambda kw, impl, dtype, rng: ref.LeakyReLU(**kw),
-    "sigmoid": lambda kw, impl, dtype, rng: ref.Sigmoid(),
-    "tanh": lambda kw, impl, dtype, rng: ref.Tanh(),
-    "flatten": lambda kw, impl, dtype, rng: ref.Flatten(),
-    "linear": lambda kw, impl, dtype, rng: ref.Linear(**kw, dtype=dtype, rng=rng),
-}
-"""Layer kind -> ``(kwargs, impl, dtype, rng) -> reference layer``."""
-
-
 def build_layer(s: LayerSpec, impl: str, dtype, rng: np.random.Generator) -> ref.Layer:
     """The reference layer for a spec (``impl`` ignored by non-spatial layers)."""
-    if s.kind not in KINDS:
-        raise ValueError(f"build_layer: unknown layer kind {s.kind!r}, expected one of {tuple(KINDS)}")
-    return KINDS[s.kind](s.kwargs, impl, dtype, rng)
+    return kinds.kind(s.kind).build(s.kwargs, impl, dtype, rng)
 
 
 def build_reference(case: Case, impl: str, dtype) -> ref.Sequential:

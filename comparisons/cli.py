@@ -2,7 +2,10 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int`` (the exit code); only the chosen one is imported, so
-``cnnref verify --framework torch`` never pays for importing TensorFlow.
+``cnnref verify --framework torch`` never pays for importing TensorFlow. A subcommand that runs frameworks
+declares ``PURPOSE`` (``"compare"`` or ``"time"``): before it runs, every framework's process-wide settings
+are chosen for that purpose (:func:`comparisons.frameworks.prepare_all`), or for the purpose pinned in
+``$CNNREF_FRAMEWORK_PURPOSE`` (the test suite pins ``compare``, since it runs every command in one process).
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import tempfile
 from pathlib import Path
 
 SUBCOMMANDS = {
-    "verify": ("comparisons.verify", "compare every reference layer with PyTorch and Keras"),
-    "bench": ("comparisons.bench.command", "speed report: loop vs im2col vs PyTorch vs Keras"),
+    "verify": ("comparisons.verify", "compare every reference layer with every framework"),
+    "bench": ("comparisons.bench.command", "speed report: loop vs im2col vs every framework"),
     "train": ("comparisons.training", "train the tutorial's CNN on MNIST"),
-    "audit": ("comparisons.audit.command", "probe where PyTorch and Keras conventions differ"),
+    "audit": ("comparisons.audit.command", "probe where the frameworks' conventions differ"),
     "report": ("comparisons.report", "the full report: gradient checks, verify, audit, quick speed report"),
 }
 
@@ -28,6 +31,7 @@ DESCRIPTION = ("Reference numpy CNN layers checked against PyTorch and Keras: ve
 OUTPUT_FOLDERS = ("out",)  # argument names that are folders the command writes into
 OUTPUT_FILES = ("json", "markdown")  # argument names that are files the command writes
 TRACEBACK_VAR = "CNNREF_TRACEBACK"  # set to 1 to see the traceback behind a one-line error
+PURPOSE_VAR = "CNNREF_FRAMEWORK_PURPOSE"  # pins the frameworks' settings for every command (see the docstring)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -104,8 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"cnnref {args.command}: {problem}", file=sys.stderr)
         return 2
+    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    purpose = os.environ.get(PURPOSE_VAR) or getattr(module, "PURPOSE", None)
+    if purpose:
+        from comparisons import frameworks
+
+        frameworks.prepare_all(purpose)
     try:
-        return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+        return module.run(args)
     except SystemExit as exc:  # a command's own check of its flags or data: a usage error, as argparse's
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

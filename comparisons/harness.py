@@ -23,7 +23,6 @@ the usual ``eps * reduction length`` argument.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -31,6 +30,8 @@ import reference as ref
 
 from .cases import Case, build_reference
 from .cases_options import ce_targets
+from .frameworks.protocol import Framework
+from .kinds import reduction_length
 
 
 @dataclass(frozen=True)
@@ -53,36 +54,6 @@ class Record:
         return asdict(self)
 
 
-class Adapter(Protocol):
-    """A framework behind one small module: builds the case's model with given parameters."""
-
-    name: str
-    version: str
-
-    def unsupported(self, case: Case) -> str | None:
-        """Why the framework cannot express ``case``, or None when it can."""
-
-    def reference_case(self, case: Case) -> Case:
-        """``case`` with the reference options set to the framework's conventions where the reference
-        has a documented switch for them (Keras: ``unbiased_running_var=False`` in batch norm)."""
-
-    def run(self, case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-            dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-            masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
-        """Forward ``x`` (always batched) and backward; every quantity in the reference layout.
-
-        The model runs in evaluation mode when ``case.eval_mode``, else in training mode. ``buffers``
-        (``"1.running_mean"``) are set in the framework before the forward; ``masks`` maps the index of
-        each dropout layer to the keep-mask (batched) to apply as ``x * mask / (1 - p)`` in training mode.
-        Keys: ``forward`` (the model's output), ``dx``, each parameter key of the reference model
-        (``"0.weight"``), each buffer key (its value after the forward), ``"i.indices"`` for a max
-        pooling layer ``i`` with ``return_indices``, and ``loss`` when ``labels`` are given (then the
-        backward starts from the loss instead of ``dout``). With ``case.loss_option`` the loss has those
-        options (``labels`` are class indices or probabilities) and ``loss_args`` holds ``weight`` (or None)
-        and ``dloss``, the loss's upstream gradient (a float, or an array for ``reduction="none"``).
-        """
-
-
 @dataclass
 class ReferenceRun:
     """What the reference computed for a case, and what it was fed."""
@@ -99,27 +70,6 @@ class ReferenceRun:
     loss_args: dict | None = None
 
 
-def _layer_reduction(layer: ref.Layer, x_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
-    """Longest sum behind any output or gradient of one layer."""
-    if isinstance(layer, ref.Conv2d):
-        kh, kw = layer.kernel_size
-        positions = int(np.prod(out_shape)) // layer.out_channels
-        g = layer.groups  # each output sums over its group's C/g input channels only
-        return max(layer.in_channels // g * kh * kw, layer.out_channels // g * kh * kw, positions)
-    if isinstance(layer, (ref.MaxPool2d, ref.AvgPool2d)):
-        return layer.kernel_size[0] * layer.kernel_size[1]
-    if isinstance(layer, (ref.GlobalAvgPool2d, ref.AdaptiveAvgPool2d)):  # a window is at most the input plane
-        return x_shape[-2] * x_shape[-1]
-    if isinstance(layer, ref.BatchNorm2d):
-        # training: the mean, the variance after it and the backward's two means, each over n = N*H*W
-        # values, in sequence; evaluation: only the parameter gradients' sums over n
-        n = int(np.prod(x_shape)) // layer.num_features
-        return 3 * n if layer.training else n
-    if isinstance(layer, ref.Linear):
-        return max(layer.in_features, layer.out_features, out_shape[0])
-    return 1
-
-
 def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     """Build the case in the reference, draw its input (and ``dout`` or labels), run it."""
     model = build_reference(case, impl, np.dtype(dtype))
@@ -132,7 +82,7 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
         out = layer.forward(h)
         if isinstance(out, tuple):  # max pooling with return_indices: (out, indices), compared exactly
             out, indices[f"{i}.indices"] = out
-        reduction += _layer_reduction(layer, h.shape, out.shape)
+        reduction += reduction_length(layer, h.shape, out.shape)
         h = out
     results = {"forward": h, **indices}
     dout = labels = loss_args = None
@@ -158,10 +108,31 @@ def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
     masks = {i: layer.mask for i, layer in enumerate(model.layers)
              if isinstance(layer, ref.Dropout) and not case.eval_mode}
     params = {key: np.array(value) for key, value in model.params.items()}
-    magnitudes = _magnitudes(case, impl, dtype, params, buffers, masks, x, np.abs(grad))
+    grad_terms = np.abs(grad) + (_loss_gradient_terms(case, labels, loss_args) if case.loss else 0.0)
+    magnitudes = _magnitudes(case, impl, dtype, params, buffers, masks, x, grad_terms)
     if case.loss:  # logsumexp(scores) - score[y]: terms of the size of the scores themselves
         magnitudes["loss"] = float(np.max(np.abs(results["loss"]), initial=0.0) + np.max(np.abs(h)))
     return ReferenceRun(params, buffers, masks, x, dout, labels, results, max(reduction, 1), magnitudes, loss_args)
+
+
+def _loss_gradient_terms(case: Case, labels: np.ndarray, loss_args: dict | None) -> float:
+    """A bound on the terms behind each element of the loss's gradient: ``dscores = u * (p * S - q)`` with ``p``
+    the softmax, ``q`` the weighted target mass and ``S = sum(q)``, ``u`` the upstream gradient over the mean's
+    denominator. ``p * S`` and ``q`` are each at most ``max(weight)``, so a term is at most
+    ``|u| * max(weight)``; where ``p * S`` and ``q`` cancel (a confident right prediction), the gradient itself
+    is rounding noise of that size, and that size is the scale its error is measured against."""
+    option = case.loss_option
+    weight, dloss = (loss_args or {}).get("weight"), (loss_args or {}).get("dloss", 1.0)
+    w_max = 1.0 if weight is None else float(np.max(np.abs(weight)))
+    upstream = float(np.max(np.abs(dloss), initial=0.0))
+    if option is not None and option.reduction != "mean":
+        return upstream * w_max
+    if option is not None and option.target == "prob":
+        denominator = labels.size // labels.shape[1]
+    else:
+        counted = labels != (-100 if option is None or option.ignore is None else option.ignore)
+        denominator = float(weight[labels[counted]].sum()) if weight is not None else int(counted.sum())
+    return upstream * w_max / denominator if denominator else 0.0
 
 
 def _backward(model: ref.Sequential, grad: np.ndarray) -> np.ndarray:
@@ -223,16 +194,16 @@ def quantity_name(key: str, case: Case) -> str:
     return key.split(".", 1)[1] if len(case.specs) == 1 and "." in key else key
 
 
-def compare(case: Case, impl: str, dtype: str, adapter: Adapter) -> list[Record]:
-    """Run ``case`` in the reference (``impl``) and in ``adapter``; one Record per quantity.
+def compare(case: Case, impl: str, dtype: str, framework: Framework) -> list[Record]:
+    """Run ``case`` in the reference (``impl``) and in ``framework``; one Record per quantity.
 
-    The reference runs ``adapter.reference_case(case)``: the case with the reference's documented
+    The reference runs ``framework.reference_case(case)``: the case with the reference's documented
     convention switches set to the framework's (the record's config shows them).
     """
-    case = adapter.reference_case(case)
+    case = framework.reference_case(case)
     run = run_reference(case, impl, dtype)
     masks = {i: _batched(mask, case) for i, mask in run.masks.items()}
-    theirs = adapter.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
+    theirs = framework.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
                          buffers=run.buffers, masks=masks, loss_args=run.loss_args)
     tol = tolerance(dtype, run.reduction_length)
     records = []
@@ -242,6 +213,6 @@ def compare(case: Case, impl: str, dtype: str, adapter: Adapter) -> list[Record]
             other = other[0]
         # integer indices: one off is a relative error >= 1 / (H*W), far above any tolerance, so they pass only equal
         abs_err, rel_err = errors(mine, other, run.magnitudes.get(key, 0.0))
-        records.append(Record(case.layer, f"{case.id}: {case.config}", impl, adapter.name, adapter.version, dtype,
+        records.append(Record(case.layer, f"{case.id}: {case.config}", impl, framework.name, framework.version, dtype,
                               quantity_name(key, case), abs_err, rel_err, tol, bool(rel_err <= tol)))
     return records

@@ -1,16 +1,18 @@
 """``cnnref report``: everything a reader wants in one folder.
 
-Runs, in order: the reference's finite-difference gradient checks, ``verify`` against
-every installed framework, the ``audit``, and a quick ``bench``; writes each part's
-files into ``--out`` and prints where they are. Exits non-zero if any part failed.
+Runs, in order: the reference's finite-difference gradient checks, a quick ``bench``, ``verify`` against
+every installed framework and the ``audit``, each command in a process of its own (timing and comparing need
+different framework settings: :mod:`comparisons.frameworks`); writes each part's files into ``--out`` and prints
+where they are. Exits non-zero if any part failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
-from . import cli
 from .gradchecks import TOL, format_rows, gradient_check_rows
 
 
@@ -31,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         f"Normwise relative error of each analytic gradient; tolerance {TOL:g}.\n\n{table}\n")
     print(f"== gradient checks: {len(rows)} quantities, {failed} failed -> {out / 'gradcheck.md'}")
     status = 1 if failed else 0
-    parts = {  # bench first: it must see TensorFlow as users get it (the Keras adapter turns oneDNN off)
+    # each part in a process of its own: the frameworks' settings differ between timing and comparing
+    parts = {
         "bench": ["bench", "--quick", "--out", str(out)],
         "verify": ["verify", "--json", str(out / "verify.json"), "--markdown", str(out / "verify.md")],
         "audit": ["audit", "--out", str(out), "--json", str(out / "audit.json")],
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         if name in args.skip:
             continue
         print(f"\n== cnnref {' '.join(argv)}", flush=True)
-        code = cli.main(argv)
+        code = subprocess.run([sys.executable, "-m", "comparisons.cli", *argv], check=False).returncode
         status = status or code
         print(f"== {name}: {'ok' if code == 0 else f'FAILED (exit {code})'}")
     print(f"\nreport written to {out}/")

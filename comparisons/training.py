@@ -27,9 +27,11 @@ import numpy as np
 
 from reference.data import DATASETS, load_dataset
 
+from . import frameworks
 from .cases import Case, build_reference, tutorial_cnn_specs
-from .frameworks import FRAMEWORKS, FrameworkUnavailable
-from .train_frameworks import OPTIMIZERS, make_trainer
+from .trainers import OPTIMIZERS, make_trainer
+
+PURPOSE = "time"  # the frameworks run as their users get them (comparisons.frameworks)
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 INITS = ("glorot", "torch")
@@ -202,12 +204,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-samples", type=int, default=54000,
                         help="train on the first N images (54000: Keras' validation_split=0.1)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    parser.add_argument("--framework", choices=("reference", *FRAMEWORKS), default="reference",
+    parser.add_argument("--framework", choices=("reference", *frameworks.NAMES), default="reference",
                         help="train in this framework from the same weights and order (default reference)")
     parser.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--compare", action="store_true",
-                        help="time --steps steps of reference, torch and keras side by side instead of training")
+                        help="time --steps steps of the reference and every framework side by side instead of training")
     parser.add_argument("--steps", type=int, default=None,
                         help="stop training after this many steps, then evaluate (default: all of --epochs); "
                              f"with --compare, the steps per framework (default {COMPARE_STEPS})")
@@ -255,20 +257,23 @@ def compare(args, case, params, images, labels, lr) -> tuple[list[dict], int]:
         raise SystemExit(f"cnnref train --compare: needs at least 2 steps to time, the data and flags give {steps}")
     rows, losses = [], {}
     impl = {"impl": args.impl or "im2col"}
-    runs = [("reference", impl), ("torch", None), ("keras", None), ("reference", {**impl, "eps_hat": True})]
-    for framework, options in runs:
-        label = "reference (Keras' eps)" if options and options.get("eps_hat") else framework
+    runs, against = [("reference", "reference", impl)], {}
+    for name in frameworks.NAMES:
         try:
-            trainer = make_trainer(framework, case, params, args.dtype, args.optimizer, lr, **(options or {}))
-        except FrameworkUnavailable as exc:
-            rows.append({"framework": framework, "skipped": str(exc)})
+            adam = frameworks.load(name).reference_adam if args.optimizer == "adam" else {}
+        except frameworks.FrameworkUnavailable as exc:
+            rows.append({"framework": name, "skipped": str(exc)})
             continue
+        # a framework whose Adam differs from PyTorch's (Keras: eps before the bias correction) is compared with
+        # the reference computing that Adam
+        against[name] = f"reference ({name}'s Adam)" if adam else "reference"
+        runs += [(name, name, None)] + ([("reference", against[name], {**impl, **adam})] if adam else [])
+    for framework, label, options in runs:
+        trainer = make_trainer(framework, case, params, args.dtype, args.optimizer, lr, **(options or {}))
         result = train(trainer, images, labels, orders, args.batch_size, args.dtype, max_steps=steps,
                        warmup=min(COMPARE_WARMUP, steps // 2))
         losses[label] = np.array(result.losses)
         rows.append({"framework": label, "steps": result.steps, "seconds_per_step": result.median_seconds_per_step()})
-    # Keras' Adam puts eps before the bias correction: compare it with the reference doing the same.
-    against = {"torch": "reference", "keras": "reference (Keras' eps)", "reference (Keras' eps)": None}
     for row in rows:
         other = against.get(row["framework"])
         if other in losses and row["framework"] in losses:
@@ -302,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"cnnref train: --impl chooses the reference's kernels; it does not apply to "
                          f"--framework {args.framework}")
     if args.compare and args.framework != "reference":
-        raise SystemExit("cnnref train: --compare runs the reference, torch and keras; drop --framework")
+        raise SystemExit("cnnref train: --compare runs the reference and every framework; drop --framework")
     data = load_dataset(args.dataset, args.data_dir)
     _check_data(args, data)
     lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
@@ -321,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"impl": args.impl or "im2col"} if args.framework == "reference" else {}
     try:
         trainer = make_trainer(args.framework, case, params, args.dtype, args.optimizer, lr, **options)
-    except FrameworkUnavailable as exc:
+    except frameworks.FrameworkUnavailable as exc:
         raise SystemExit(f"cnnref train: {exc}") from exc
     orders = epoch_orders(len(images), args.epochs, args.seed)
     result = train(trainer, images, labels, orders, args.batch_size, args.dtype, max_steps=args.steps,

@@ -8,12 +8,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from . import cases, harness
-from .frameworks import FRAMEWORKS, FrameworkUnavailable, load_adapter
+from . import cases, frameworks, harness
+
+PURPOSE = "compare"  # the frameworks run with deterministic kernels that support float64 (comparisons.frameworks)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--framework", action="append", choices=FRAMEWORKS,
+    parser.add_argument("--framework", action="append", choices=frameworks.NAMES,
                         help="compare against this framework only (repeatable; default: all)")
     parser.add_argument("--layer", action="append", choices=layer_families(), metavar="LAYER",
                         help="only cases of this layer and its variants, e.g. Conv2d (with Conv2d(grouped), ...); "
@@ -34,15 +35,16 @@ def layer_families() -> list[str]:
     return sorted(names | {family(n) for n in names})
 
 
-def verify(frameworks, layers=None, progress=True):
-    """Run the matrix. Returns ``(records, skipped)``; ``skipped`` maps framework -> {reason: count}.
+def verify(names, layers=None, progress=True):
+    """Run the matrix against the frameworks ``names``. Returns ``(records, skipped)``; ``skipped`` maps
+    framework -> {reason: count}.
     ``layers``: case layer names or families (:func:`family`); None for all."""
     selected = [c for c in cases.all_cases() if not layers or c.layer in layers or family(c.layer) in layers]
     records, skipped = [], defaultdict(lambda: defaultdict(int))
-    for framework in frameworks:
+    for framework in names:
         try:
-            adapter = load_adapter(framework)
-        except FrameworkUnavailable as exc:
+            adapter = frameworks.load(framework)
+        except frameworks.FrameworkUnavailable as exc:
             skipped[framework][str(exc)] += len(cases.expand(selected))
             continue
         triples = cases.expand(selected)
@@ -94,8 +96,7 @@ def format_table(rows, by_quantity: bool, markdown: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    frameworks = args.framework or list(FRAMEWORKS)
-    records, skipped = verify(frameworks, args.layer)
+    records, skipped = verify(args.framework or list(frameworks.NAMES), args.layer)
     rows = summarize(records, args.all_rows)
     print(format_table(rows, args.all_rows))
     failed = [r for r in records if not r.passed]

@@ -39,7 +39,7 @@ import threading
 
 import numpy as np
 
-from .validation import FLOAT_CHARS, as_float_array, check_ndim, check_shape
+from .validation import FLOAT_CHARS, as_float_array, canonical, check_ndim, check_shape
 
 
 def _guard_forward(forward):
@@ -75,19 +75,6 @@ def _guard_backward(backward):
 
     guarded.guarded = True
     return guarded
-
-
-def canonical(a: np.ndarray) -> np.ndarray:
-    """``a`` itself when it is C-contiguous in native byte order (the common case, no copy), else such a copy.
-
-    numpy's sums and products add in an order that follows the memory layout, so a Fortran-ordered, strided or
-    reversed array would give results that differ from the plain array's in the last bits, and a byte-swapped
-    one would pass its byte order on to the results. Every layer reads its input, ``dout`` and parameters
-    through this, so its results depend on the values only.
-    """
-    if a.flags.c_contiguous and a.dtype.isnative:
-        return a
-    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 
 
 class Layer:

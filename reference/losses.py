@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from .validation import as_float_array, check_choice, check_int
+from .validation import as_float_array, canonical, check_choice, check_int
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -39,7 +39,7 @@ def log_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     ``+inf`` or nan, or only ``-inf``, is nan throughout (``inf - inf``: no softmax is defined there).
     An empty ``axis`` gives an empty result.
     """
-    scores = as_float_array(scores, "log_softmax", "scores")
+    scores = canonical(as_float_array(scores, "log_softmax", "scores"))
     axis = check_int(axis, "log_softmax", "axis", -max(scores.ndim, 1), max(scores.ndim, 1) - 1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         shifted = scores - scores.max(axis=axis, keepdims=True, initial=-np.inf)
@@ -85,7 +85,7 @@ def softmax_cross_entropy(
     is nan as in PyTorch. No RuntimeWarning is emitted for any of these.
     """
     where = "softmax_cross_entropy"
-    scores = as_float_array(scores, where, "scores")
+    scores = canonical(as_float_array(scores, where, "scores"))
     if scores.ndim < 2:
         raise ValueError(f"{where}: scores must have at least 2 dims (N, C) or (N, C, d1, ...), got shape "
                          f"{scores.shape}")
@@ -98,7 +98,7 @@ def softmax_cross_entropy(
 
     logp = log_softmax(scores, axis=1)
     if probabilities:
-        q = np.asarray(target, dtype=scores.dtype) * (1 - smoothing) + smoothing / n_classes
+        q = canonical(np.asarray(target, dtype=scores.dtype)) * (1 - smoothing) + smoothing / n_classes
         q *= w
         with np.errstate(over="ignore", invalid="ignore"):  # q = 0 at a -inf logit: nan, as PyTorch's
             terms = [(1.0, (q * -logp).sum(axis=1))]

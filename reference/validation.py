@@ -224,3 +224,16 @@ def check_allocation(shapes, dtype, where: str, what: str) -> None:
     if limit is not None and nbytes > limit:
         raise ValueError(f"{where}: {what} would need {nbytes / 2**30:.4g} GiB (shapes {', '.join(map(str, shapes))}, "
                          f"{np.dtype(dtype).name}), more than this machine's {limit / 2**30:.4g} GiB of memory")
+
+
+def canonical(a: np.ndarray) -> np.ndarray:
+    """``a`` itself when it is C-contiguous in native byte order (the common case, no copy), else such a copy.
+
+    numpy's sums and products add in an order that follows the memory layout, so a Fortran-ordered, strided or
+    reversed array would give results that differ from the plain array's in the last bits, and a byte-swapped
+    one would pass its byte order on to the results. Every layer reads its input, ``dout`` and parameters
+    through this (and the losses their scores and targets), so results depend on the values only.
+    """
+    if a.flags.c_contiguous and a.dtype.isnative:
+        return a
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))

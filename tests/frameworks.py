@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from comparisons.frameworks import REQUIRE_VAR, FrameworkUnavailable, load_adapter, missing_package
+from comparisons.frameworks import REQUIRE_VAR, FrameworkUnavailable, load, missing_package
 
 
 def unavailable(reason: str) -> None:
@@ -22,10 +22,10 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def adapter_or_skip(framework: str) -> ModuleType:
-    """The adapter module of ``framework`` (torch or keras)."""
+def framework_or_skip(name: str):
+    """The registered framework ``name``'s :class:`~comparisons.frameworks.protocol.Framework`."""
     try:
-        return load_adapter(framework)
+        return load(name)
     except FrameworkUnavailable as exc:
         unavailable(str(exc))
 

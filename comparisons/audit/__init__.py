@@ -1,4 +1,4 @@
-"""``cnnref audit``: live probes of where PyTorch and Keras disagree, and what the reference does.
+"""``cnnref audit``: live probes of where the frameworks disagree, and what the reference does.
 
 Importing the package registers every probe in :data:`PROBES` (id -> Probe); :func:`run_all`
 runs them area by area in the order of :data:`AREAS` (the order of the porting guide).
@@ -19,9 +19,10 @@ from . import (  # noqa: F401
     pooling,
     pooling_global,
 )
-from .base import NOT_IMPLEMENTED, PROBES, Finding, Probe, run_probe
+from .base import NOT_IMPLEMENTED, PROBES, Decision, Finding, Probe, compare_key, decide, probe, run_probe
 
-__all__ = ["AREAS", "NOT_IMPLEMENTED", "PROBES", "Finding", "Probe", "ordered_probes", "run_all", "run_probe"]
+__all__ = ["AREAS", "NOT_IMPLEMENTED", "PROBES", "Decision", "Finding", "Probe", "compare_key", "decide",
+           "ordered_probes", "probe", "run_all", "run_probe"]
 
 AREAS = ("convolution padding", "layouts", "pooling", "losses", "optimizers", "batch norm", "activations and dropout",
          "initialisation", "numerics")

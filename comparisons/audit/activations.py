@@ -11,7 +11,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows_label, import_keras, import_tf, import_torch, probe
+from .base import compare_key, exact, import_keras, import_tf, import_torch, probe
 
 LEAKY_X = (-2.0, -1.0, -0.5)
 PORTED_SLOPE = 0.01
@@ -64,18 +64,16 @@ def _leaky_reference():
             **_ported(_slope(x, ref.LeakyReLU(PORTED_SLOPE).forward(x)))}
 
 
-@probe("leaky-relu-slope", "LeakyReLU: default slope, and the precision it is applied in", "activations and dropout",
-       f"Float64 layers at x = {LEAKY_X}: the slope out/x (and the gradient's) of a default LeakyReLU, and of "
-       f"one built with negative_slope={PORTED_SLOPE}.",
-       "PyTorch's default negative_slope is 0.01, Keras' 0.3: a LeakyReLU() ported without its argument "
-       "changes the model. TensorFlow also holds the slope as a float32 attribute, so even a float64 Keras "
-       "layer multiplies by float32(0.01) = 0.009999999776482582 (relative error 2.2e-8): float64 "
-       "comparisons against Keras then fail at ~1e-8, not at float64 rounding. The reference follows "
-       "PyTorch (0.01, applied in the input's dtype).",
-       torch=_leaky_torch, keras=_leaky_keras, reference=_leaky_reference)
-def _leaky_verdict(t, k, r):
-    key = "default_slope"
-    return t.get(key) != k.get(key), follows_label(r.get(key) == t.get(key), r.get(key) == k.get(key))
+probe("leaky-relu-slope", "LeakyReLU: default slope, and the precision it is applied in", "activations and dropout",
+      f"Float64 layers at x = {LEAKY_X}: the slope out/x (and the gradient's) of a default LeakyReLU, and of "
+      f"one built with negative_slope={PORTED_SLOPE}.",
+      "PyTorch's default negative_slope is 0.01, Keras' 0.3: a LeakyReLU() ported without its argument "
+      "changes the model. TensorFlow also holds the slope as a float32 attribute, so even a float64 Keras "
+      "layer multiplies by float32(0.01) = 0.009999999776482582 (relative error 2.2e-8): float64 "
+      "comparisons against Keras then fail at ~1e-8, not at float64 rounding. The reference follows "
+      "PyTorch (0.01, applied in the input's dtype).",
+      frameworks={"torch": _leaky_torch, "keras": _leaky_keras}, reference=_leaky_reference,
+      verdict=compare_key("default_slope", reference_equal=exact))
 
 
 # -- dropout's scaling ----------------------------------------------------------------
@@ -127,21 +125,16 @@ def _dropout_reference():
     return _dropout_evidence(layer.forward(x), layer.eval().forward(x))
 
 
-@probe("dropout-scaling", "dropout: how kept elements are scaled", "activations and dropout",
-       f"Dropout(p={DROPOUT['p']}) on {DROPOUT['n']} float32 values in [0.5, 2): the fraction kept, the kept "
-       "outputs against x/(1-p) correctly rounded (in float32 ulps) and against x * float32(1/(1-p)), and the "
-       "output in eval mode (PyTorch .eval(), Keras training=False).",
-       "Both are inverted dropout: kept elements are scaled by 1/(1-p) during training, so inference is the "
-       "identity and no rescaling is needed when porting. Both multiply by the scale rounded to float32 "
-       "instead of dividing by 1-p, so here 58% of the kept outputs are 1 ulp away from x/(1-p); a reference "
-       "that divides would differ from both by 1 ulp. Masks never match across frameworks (different "
-       "generators): to compare, impose one mask (reference.Dropout.set_mask) and run the frameworks in eval "
-       "mode times that mask.",
-       torch=_dropout_torch, keras=_dropout_keras, reference=_dropout_reference)
-def _dropout_verdict(t, k, r):
-    keys = ("equals_x_times_float32_scale", "eval_is_identity", "max_ulps_from_x_over_keep")
-
-    def same(a, b):
-        return all(a.get(key) == b.get(key) for key in keys)
-
-    return not same(t, k), follows_label(same(r, t), same(r, k))
+probe("dropout-scaling", "dropout: how kept elements are scaled", "activations and dropout",
+      f"Dropout(p={DROPOUT['p']}) on {DROPOUT['n']} float32 values in [0.5, 2): the fraction kept, the kept "
+      "outputs against x/(1-p) correctly rounded (in float32 ulps) and against x * float32(1/(1-p)), and the "
+      "output in eval mode (PyTorch .eval(), Keras training=False).",
+      "Both are inverted dropout: kept elements are scaled by 1/(1-p) during training, so inference is the "
+      "identity and no rescaling is needed when porting. Both multiply by the scale rounded to float32 "
+      "instead of dividing by 1-p, so here 58% of the kept outputs are 1 ulp away from x/(1-p); a reference "
+      "that divides would differ from both by 1 ulp. Masks never match across frameworks (different "
+      "generators): to compare, impose one mask (reference.Dropout.set_mask) and run the frameworks in eval "
+      "mode times that mask.",
+      frameworks={"torch": _dropout_torch, "keras": _dropout_keras}, reference=_dropout_reference,
+      verdict=compare_key("equals_x_times_float32_scale", "eval_is_identity", "max_ulps_from_x_over_keep",
+                          reference_equal=exact))

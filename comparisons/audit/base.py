@@ -1,48 +1,81 @@
-"""What every probe shares: the Finding record, the probe registry, guarded framework imports.
+"""What every probe shares: the Finding record, the probe registry, the verdicts, guarded framework imports.
 
-A probe is three small functions, one per side (``torch``, ``keras``, ``reference``), each
-returning a dict of evidence (numbers the framework computed, plain JSON types), and a
-``verdict(torch, keras, reference) -> (differs, reference_follows)``. The runner calls each
-side separately, so a missing framework turns into ``{"skipped": reason}`` for that side only.
+A probe is small functions, one per side: one per framework it probes (``frameworks={"torch": fn,
+"keras": fn}``, names from the registry :data:`comparisons.frameworks.NAMES` or any other) and one for
+the ``reference``, each returning a dict of evidence (numbers the framework computed, plain JSON types),
+and a verdict ``verdict(evidence, reference) -> Decision``, where ``evidence`` maps every framework side
+to its evidence (or ``{"skipped": why}``). The runner calls each side separately, so a missing framework
+turns into ``{"skipped": reason}`` for that side only.
+
+A verdict says which frameworks agree with each other (:class:`Decision` ``groups``) and which ones the
+reference matches (``reference_follows``); :func:`decide` computes both from a pairwise comparison of two
+sides' evidence, and :func:`compare_key` builds the verdict of the probes that compare one or a few keys.
+``differs`` is derived: true when the frameworks that ran fall into more than one group, None when fewer
+than two ran.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from comparisons.frameworks import FrameworkUnavailable, quiet_tensorflow
+from comparisons import frameworks as registry
+from comparisons.frameworks import FrameworkUnavailable
 
 Evidence = dict[str, Any]
 Side = Callable[[], Evidence]
-Verdict = Callable[[Evidence, Evidence, Evidence], tuple]  # (differs, follows[, comparison evidence])
+Key = str | tuple[str, ...] | Callable[[Evidence], Any]  # a key, a path into nested evidence, or an extractor
+Same = Callable[[Evidence, Evidence], bool]
+Equal = Callable[[Any, Any], bool]
 
-SIDES = ("torch", "keras", "reference")
 NOT_IMPLEMENTED = "not implemented yet"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a verdict decides: ``groups``, the frameworks that agree with each other (None when fewer than
+    two ran); ``reference_follows``, the frameworks whose convention the reference matches (``[]`` for
+    none); ``comparison``, cross-side evidence (a difference between two sides' outputs)."""
+
+    groups: list[list[str]] | None
+    reference_follows: list[str]
+    comparison: Evidence = field(default_factory=dict)
+
+    @property
+    def differs(self) -> bool | None:
+        return None if self.groups is None else len(self.groups) > 1
+
+
+Verdict = Callable[[dict[str, Evidence], Evidence], Decision]
 
 
 @dataclass
 class Finding:
-    """One probe's result; ``torch``/``keras``/``reference`` hold evidence or ``{"skipped": why}``.
+    """One probe's result.
 
-    ``differs`` compares PyTorch with Keras (None when either was skipped); ``reference_follows``
-    names the convention the reference takes (``torch``, ``keras``, ``both``, ``neither``, or
-    :data:`NOT_IMPLEMENTED`).
+    ``frameworks`` maps each framework the probe names to its evidence or ``{"skipped": why}``;
+    ``reference`` is the reference's. ``differs`` is true when two frameworks that ran disagree (None
+    when fewer than two ran), ``groups`` lists the frameworks that agree with each other;
+    ``reference_follows`` lists the frameworks whose convention the reference takes (``[]`` for none),
+    or is :data:`NOT_IMPLEMENTED` / ``"skipped"`` when the reference side did not run.
     """
 
     id: str
     title: str
     area: str
-    torch: Evidence
-    keras: Evidence
+    frameworks: dict[str, Evidence]
     reference: Evidence
     differs: bool | None
-    reference_follows: str
+    groups: list[list[str]] | None
+    reference_follows: list[str] | str
     advice: str
     question: str = ""
     comparison: Evidence = field(default_factory=dict)
@@ -61,8 +94,7 @@ class Probe:
     area: str
     question: str
     advice: str
-    torch: Side | None
-    keras: Side | None
+    frameworks: Mapping[str, Side]
     reference: Side | None
     verdict: Verdict
 
@@ -70,21 +102,35 @@ class Probe:
 PROBES: dict[str, Probe] = {}
 
 
-def probe(id: str, title: str, area: str, question: str, advice: str, *, torch: Side | None,
-          keras: Side | None, reference: Side | None) -> Callable[[Verdict], Verdict]:
-    """Decorator on the verdict function: registers the probe under ``id`` (ids are unique)."""
+def probe(id: str, title: str, area: str, question: str, advice: str, *, frameworks: Mapping[str, Side],
+          reference: Side | None, verdict: Verdict | None = None):
+    """Register the probe ``id`` (ids are unique) with a side per framework and the reference's.
 
-    def register(verdict: Verdict) -> Verdict:
+    With ``verdict`` (e.g. ``verdict=compare_key("pad")``) it registers at once and returns the Probe;
+    without, it is a decorator on the verdict function (which it returns unchanged).
+    """
+    if not frameworks:
+        raise ValueError(f"probe {id!r}: name at least one framework side")
+
+    def register(fn: Verdict) -> Verdict:
         if id in PROBES:
             raise ValueError(f"probe: id {id!r} is registered twice")
-        PROBES[id] = Probe(id, title, area, question, advice, torch, keras, reference, verdict)
-        return verdict
+        PROBES[id] = Probe(id, title, area, question, advice, dict(frameworks), reference, fn)
+        return fn
 
+    if verdict is not None:
+        register(verdict)
+        return PROBES[id]
     return register
 
 
 def skipped(evidence: Evidence) -> bool:
     return "skipped" in evidence
+
+
+def ran(evidence: Mapping[str, Evidence]) -> dict[str, Evidence]:
+    """The framework sides that were not skipped, in their order."""
+    return {name: e for name, e in evidence.items() if not skipped(e)}
 
 
 def _side(fn: Side | None, missing: str) -> Evidence:
@@ -102,43 +148,128 @@ def public(evidence: Evidence) -> Evidence:
     return {k: v for k, v in evidence.items() if not k.startswith("_")}
 
 
+def framework_order(names) -> list[str]:
+    """``names`` in the registry's order (:data:`comparisons.frameworks.NAMES`), unregistered ones after it
+    in their given order."""
+    names = list(dict.fromkeys(names))
+    return [n for n in registry.NAMES if n in names] + [n for n in names if n not in registry.NAMES]
+
+
 def run_probe(p: Probe) -> Finding:
-    """Run the three sides of ``p``, then its verdict on their evidence (skipped sides included).
+    """Run every side of ``p``, then its verdict on their evidence (skipped sides included).
 
     Sides may return private ``_``-keys (arrays) for the verdict; those never reach the Finding.
     """
-    t = _side(p.torch, "no PyTorch equivalent")
-    k = _side(p.keras, "no Keras equivalent")
+    evidence = {name: _side(p.frameworks[name], f"no {name} equivalent") for name in framework_order(p.frameworks)}
     r = _side(p.reference, NOT_IMPLEMENTED)
-    differs, follows_, *rest = p.verdict(t, k, r)
-    if skipped(t) or skipped(k):
-        differs = None
+    decision = p.verdict(evidence, r)
+    follows_: list[str] | str = framework_order(decision.reference_follows)
     if skipped(r):
-        follows_ = NOT_IMPLEMENTED if r["skipped"] == NOT_IMPLEMENTED else "skipped"
-    comparison = jsonable(rest[0]) if rest else {}
-    return Finding(p.id, p.title, p.area, public(t), public(k), public(r), differs, follows_, p.advice,
-                   p.question, comparison, versions())
+        follows_ = NOT_IMPLEMENTED if r["skipped"] == NOT_IMPLEMENTED else SKIPPED
+    return Finding(p.id, p.title, p.area, {name: public(e) for name, e in evidence.items()}, public(r),
+                   decision.differs, decision.groups, follows_, p.advice, p.question, jsonable(decision.comparison),
+                   versions())
 
 
-def follows(ref: Evidence, torch: Evidence, keras: Evidence, key: str) -> str:
-    """Which side's ``key`` the reference's equals: ``torch``, ``keras``, ``both`` or ``neither``."""
-    if skipped(ref) or key not in ref:
-        return NOT_IMPLEMENTED
-    same_t = not skipped(torch) and _same(ref[key], torch.get(key))
-    same_k = not skipped(keras) and _same(ref[key], keras.get(key))
-    return follows_label(same_t, same_k)
+# -- verdicts ------------------------------------------------------------------
+def agreement(evidence: Mapping[str, Evidence], same: Same) -> list[list[str]] | None:
+    """The frameworks that ran, grouped by ``same`` (each joins the first group whose first member it
+    matches); None when fewer than two ran."""
+    sides = ran(evidence)
+    if len(sides) < 2:
+        return None
+    groups: list[list[str]] = []
+    for name, e in sides.items():
+        for group in groups:
+            if same(sides[group[0]], e):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups
 
 
-def follows_label(same_as_torch: bool, same_as_keras: bool) -> str:
-    """``both``, ``torch``, ``keras`` or ``neither``, from two comparisons of the reference."""
-    return {(True, True): "both", (True, False): "torch", (False, True): "keras"}.get(
-        (bool(same_as_torch), bool(same_as_keras)), "neither")
+def matching(reference: Evidence, evidence: Mapping[str, Evidence], same: Same) -> list[str]:
+    """The frameworks that ran whose evidence the reference's matches by ``same(reference, theirs)``."""
+    if skipped(reference):
+        return []
+    return [name for name, e in ran(evidence).items() if same(reference, e)]
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        return b is not None and a is not None and bool(np.isclose(a, b, rtol=1e-6, atol=0.0))
+def decide(evidence: Mapping[str, Evidence], reference: Evidence, same: Same, reference_same: Same | None = None,
+           comparison: Evidence | None = None) -> Decision:
+    """The :class:`Decision` from a pairwise comparison of two sides' evidence: ``same`` between frameworks,
+    ``reference_same(reference, framework)`` (``same`` when not given) for the reference."""
+    return Decision(agreement(evidence, same), matching(reference, evidence, reference_same or same),
+                    comparison or {})
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()  # a compared key a side did not report: it agrees with nothing
+
+
+def value(evidence: Evidence, key: Key) -> Any:
+    """``evidence[key]``; a tuple key is a path into nested dicts, a callable extracts; :data:`MISSING`
+    when absent."""
+    if callable(key):
+        return key(evidence)
+    node: Any = evidence
+    for part in (key,) if isinstance(key, str) else key:
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def exact(a: Any, b: Any) -> bool:
+    """Equal as JSON values (lists of floats element by element, exactly)."""
     return a == b
+
+
+def close(a: Any, b: Any) -> bool:
+    """Floats to 1e-6 relative (the reference computes in float64 where frameworks often use float32),
+    anything else exactly."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and bool(np.isclose(a, b, rtol=1e-6, atol=0.0))
+    return a == b
+
+
+def compare_key(*keys: Key, equal: Equal = exact, reference_keys: tuple[Key, ...] | None = None,
+                reference_equal: Equal = close,
+                comparison: Callable[[dict[str, Evidence], Evidence], Evidence] | None = None) -> Verdict:
+    """The verdict of a probe whose frameworks agree when every one of ``keys`` is ``equal`` on both sides,
+    and whose reference follows a framework when every one of ``reference_keys`` (default ``keys``) is
+    ``reference_equal`` (default :func:`close`). A key a side did not report agrees with nothing.
+    ``comparison(evidence, reference)`` adds cross-side evidence."""
+    if not keys:
+        raise ValueError("compare_key: name at least one key")
+    ref_keys = keys if reference_keys is None else reference_keys
+
+    def agree(keys_: tuple[Key, ...], eq: Equal) -> Same:
+        def same(a: Evidence, b: Evidence) -> bool:
+            for key in keys_:
+                va, vb = value(a, key), value(b, key)
+                if va is MISSING or vb is MISSING or not eq(va, vb):
+                    return False
+            return True
+
+        return same
+
+    def verdict(evidence: dict[str, Evidence], reference: Evidence) -> Decision:
+        return decide(evidence, reference, agree(keys, equal), agree(ref_keys, reference_equal),
+                      comparison(evidence, reference) if comparison else None)
+
+    return verdict
+
+
+def pairs(names) -> list[tuple[str, str]]:
+    """Every unordered pair of ``names``, in order: for cross-framework comparisons."""
+    names = list(names)
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
 
 
 def jsonable(value: Any) -> Any:
@@ -169,8 +300,9 @@ def import_torch() -> ModuleType:
 
 
 def import_keras() -> ModuleType:
-    """``keras`` on the TensorFlow backend, or FrameworkUnavailable with the reason."""
-    quiet_tensorflow()
+    """``keras`` on the TensorFlow backend, with the registry's comparison settings (set before the
+    import), or FrameworkUnavailable with the reason."""
+    registry.prepare("keras", "compare")
     try:
         import keras
         import tensorflow  # noqa: F401  (the backend the probes' gradient tapes use)
@@ -186,13 +318,23 @@ def import_tf() -> ModuleType:
     return tf
 
 
+# the guarded import of each framework a probe side can ask for
+IMPORTERS: dict[str, Callable[[], ModuleType]] = {"torch": import_torch, "keras": import_keras}
+
+
 @functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
-    """Versions of numpy and of each installed framework (an absent one is left out)."""
+    """Versions of numpy and of each package of each registered framework that is installed (an absent
+    one is left out); each framework's comparison settings are set before its packages are imported."""
     found = {"numpy": np.__version__}
-    for name, load in (("torch", import_torch), ("keras", import_keras), ("tensorflow", import_tf)):
-        try:
-            found[name] = load().__version__
-        except FrameworkUnavailable:
-            pass
+    for name in registry.NAMES:
+        packages = [p for p in registry.entry(name).packages if importlib.util.find_spec(p) is not None]
+        if not packages:
+            continue
+        registry.prepare(name, "compare")
+        for package in packages:
+            try:
+                found[package] = importlib.import_module(package).__version__
+            except ImportError:
+                continue
     return found

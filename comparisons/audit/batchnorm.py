@@ -11,7 +11,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows_label, import_keras, import_torch, probe
+from .base import compare_key, import_keras, import_torch, probe
 
 SHAPE = (4, 1, 2, 2)
 
@@ -82,30 +82,33 @@ def _stats_reference(unbiased_running_var: bool = True):
             "attr_momentum": bn.momentum, "attr_eps": bn.eps}
 
 
+def _stats_close(a: float, b: float) -> bool:
+    # the conventions differ tenfold (0.1 vs 0.01, 1e-5 vs 1e-3): 1e-3 only absorbs float32 measurement
+    return bool(np.isclose(a, b, rtol=1e-3))
+
+
 def _without_variance(evidence: dict) -> dict:
     """The momentum/epsilon evidence; the variance ratio has its own probe."""
     return {k: v for k, v in evidence.items() if k != "running_var_used_over_biased_var"}
 
 
-@probe("batchnorm-momentum-epsilon", "batch norm: momentum convention and epsilon", "batch norm",
-       f"One training step of a fresh one-channel batch norm on a {SHAPE} batch (running mean 0, var 1): "
-       "the weight the batch mean gets in the running mean, and the epsilon measured from an inference "
-       "output (out = x / sqrt(1 + eps)).",
-       "PyTorch's momentum is the weight of the new batch (0.1: running = 0.9*running + 0.1*batch); Keras' "
-       "momentum is the weight of the old value (0.99: running = 0.99*running + 0.01*batch). Porting "
-       "momentum=0.1 to Keras means momentum=0.9, and Keras' default averages over ~10x more batches. "
-       "Epsilon defaults differ by 100x (1e-5 vs 1e-3), which matters for channels with tiny variance. "
-       "Set both explicitly when porting. reference.BatchNorm2d takes PyTorch's momentum and eps.",
-       torch=lambda: _without_variance(_stats_torch()), keras=lambda: _without_variance(_stats_keras()),
-       reference=lambda: _without_variance(_stats_reference()))
-def _stats_verdict(t, k, r):
-    keys = ("batch_weight", "eps_measured")
+probe("batchnorm-momentum-epsilon", "batch norm: momentum convention and epsilon", "batch norm",
+      f"One training step of a fresh one-channel batch norm on a {SHAPE} batch (running mean 0, var 1): "
+      "the weight the batch mean gets in the running mean, and the epsilon measured from an inference "
+      "output (out = x / sqrt(1 + eps)).",
+      "PyTorch's momentum is the weight of the new batch (0.1: running = 0.9*running + 0.1*batch); Keras' "
+      "momentum is the weight of the old value (0.99: running = 0.99*running + 0.01*batch). Porting "
+      "momentum=0.1 to Keras means momentum=0.9, and Keras' default averages over ~10x more batches. "
+      "Epsilon defaults differ by 100x (1e-5 vs 1e-3), which matters for channels with tiny variance. "
+      "Set both explicitly when porting. reference.BatchNorm2d takes PyTorch's momentum and eps.",
+      frameworks={"torch": lambda: _without_variance(_stats_torch()),
+                  "keras": lambda: _without_variance(_stats_keras())},
+      reference=lambda: _without_variance(_stats_reference()),
+      verdict=compare_key("batch_weight", "eps_measured", equal=_stats_close, reference_equal=_stats_close))
 
-    def same(a, b):
-        # the conventions differ tenfold (0.1 vs 0.01, 1e-5 vs 1e-3): 1e-3 only absorbs float32 measurement
-        return all(np.isclose(a.get(key, np.nan), b.get(key, np.nan), rtol=1e-3) for key in keys)
 
-    return not same(t, k), follows_label(same(r, t), same(r, k))
+def _var_close(a: float, b: float) -> bool:
+    return bool(np.isclose(a, b, rtol=1e-6))
 
 
 def _var_torch():
@@ -123,23 +126,22 @@ def _var_reference():
             f"{key} (unbiased_running_var=False)": _stats_reference(unbiased_running_var=False)[key]}
 
 
-@probe("batchnorm-running-variance", "batch norm: biased or unbiased variance in the running statistics",
-       "batch norm",
-       f"The same step: the variance folded into the running variance, divided by the biased batch variance "
-       f"(n = {int(np.prod(SHAPE))} values per channel; unbiased would give n/(n-1)).",
-       "PyTorch normalises the batch with the biased variance but stores the unbiased one (x n/(n-1)) in "
-       "running_var; Keras stores the biased one. With small batches or small feature maps (n = N*H*W per "
-       "channel) inference outputs differ after porting the running statistics; multiply Keras' "
-       "moving_variance by n/(n-1) or accept the difference. The reference follows PyTorch by default; "
-       "reference.BatchNorm2d(..., unbiased_running_var=False) stores the biased one, as Keras.",
-       torch=_var_torch, keras=_var_keras, reference=_var_reference)
-def _var_verdict(t, k, r):
-    key = "running_var_used_over_biased_var"
+probe("batchnorm-running-variance", "batch norm: biased or unbiased variance in the running statistics",
+      "batch norm",
+      f"The same step: the variance folded into the running variance, divided by the biased batch variance "
+      f"(n = {int(np.prod(SHAPE))} values per channel; unbiased would give n/(n-1)).",
+      "PyTorch normalises the batch with the biased variance but stores the unbiased one (x n/(n-1)) in "
+      "running_var; Keras stores the biased one. With small batches or small feature maps (n = N*H*W per "
+      "channel) inference outputs differ after porting the running statistics; multiply Keras' "
+      "moving_variance by n/(n-1) or accept the difference. The reference follows PyTorch by default; "
+      "reference.BatchNorm2d(..., unbiased_running_var=False) stores the biased one, as Keras.",
+      frameworks={"torch": _var_torch, "keras": _var_keras}, reference=_var_reference,
+      verdict=compare_key("running_var_used_over_biased_var", equal=_var_close, reference_equal=_var_close))
 
-    def same(a, b):
-        return bool(np.isclose(a.get(key, np.nan), b.get(key, np.nan), rtol=1e-6))
 
-    return not same(t, k), follows_label(same(r, t), same(r, k))
+def _mode_close(a: float, b: float) -> bool:
+    # training mode gives a mean of ~1e-16, inference the input's (~4.8): 1e-3 separates them plainly
+    return bool(np.isclose(a, b, atol=1e-3))
 
 
 def _mode_torch():
@@ -167,20 +169,15 @@ def _mode_keras():
             "running_mean_after": float(bn.moving_mean.numpy()[0]), "input_mean": float(x.mean())}
 
 
-@probe("batchnorm-default-mode", "batch norm: what a freshly built layer does when called directly",
-       "batch norm",
-       "Call a new batch-norm layer on the batch (mean about 5) without saying train or eval: the output's "
-       "mean and std, and whether the running mean moved.",
-       "A PyTorch module starts in training mode: it normalises with the batch statistics and updates "
-       "its running mean until you call .eval(). A Keras layer called directly runs in inference mode "
-       "(training defaults to False outside fit()): it uses the moving statistics (initially 0 and 1, "
-       "so it returns x/sqrt(1+eps)) and updates nothing. Comparing the two layers on one batch needs "
-       "model.eval() in PyTorch and training=False in Keras (or train() and training=True). A reference "
-       "layer starts in training mode, as PyTorch's (layer.eval() / layer.train() switch it).",
-       torch=_mode_torch, keras=_mode_keras, reference=_mode_reference)
-def _mode_verdict(t, k, r):
-    def same(a, b):
-        # training mode gives a mean of ~1e-16, inference the input's (~4.8): 1e-3 separates them plainly
-        return bool(np.isclose(a.get("out_mean", np.nan), b.get("out_mean", np.nan), atol=1e-3))
-
-    return not same(t, k), follows_label(same(r, t), same(r, k))
+probe("batchnorm-default-mode", "batch norm: what a freshly built layer does when called directly",
+      "batch norm",
+      "Call a new batch-norm layer on the batch (mean about 5) without saying train or eval: the output's "
+      "mean and std, and whether the running mean moved.",
+      "A PyTorch module starts in training mode: it normalises with the batch statistics and updates "
+      "its running mean until you call .eval(). A Keras layer called directly runs in inference mode "
+      "(training defaults to False outside fit()): it uses the moving statistics (initially 0 and 1, "
+      "so it returns x/sqrt(1+eps)) and updates nothing. Comparing the two layers on one batch needs "
+      "model.eval() in PyTorch and training=False in Keras (or train() and training=True). A reference "
+      "layer starts in training mode, as PyTorch's (layer.eval() / layer.train() switch it).",
+      frameworks={"torch": _mode_torch, "keras": _mode_keras}, reference=_mode_reference,
+      verdict=compare_key("out_mean", equal=_mode_close, reference_equal=_mode_close))

@@ -8,6 +8,8 @@ from pathlib import Path
 from . import PROBES, ordered_probes, run_all
 from .report import summary_table, write_json, write_markdown
 
+PURPOSE = "compare"  # the frameworks run with deterministic kernels that support float64 (comparisons.frameworks)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",

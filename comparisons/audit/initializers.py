@@ -7,7 +7,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows_label, import_keras, import_torch, probe
+from .base import decide, import_keras, import_torch, probe
 
 CONV = {"in": 64, "out": 64, "k": 3}
 DENSE = {"in": 512, "out": 256}
@@ -66,20 +66,15 @@ def _dense_reference():
     return _evidence(lin.params["weight"], lin.params["bias"])
 
 
-def _init_verdict(t, k, r):
+def same_scale(a: dict, b: dict) -> bool:
     """Same scale within 5% (max |w| and std) and biases both zero or both not."""
-    def same(a, b):
-        return (a is not None and b is not None
-                and np.isclose(a["weight"]["max_abs"], b["weight"]["max_abs"], rtol=0.05)
+    return bool(np.isclose(a["weight"]["max_abs"], b["weight"]["max_abs"], rtol=0.05)
                 and np.isclose(a["weight"]["std"], b["weight"]["std"], rtol=0.05)
                 and (a["bias"]["max_abs"] == 0) == (b["bias"]["max_abs"] == 0))
 
-    def ev(e):
-        return None if "skipped" in e else e
 
-    differs = not same(ev(t), ev(k))
-    ref_t, ref_k = same(ev(r), ev(t)), same(ev(r), ev(k))
-    return differs, follows_label(ref_t, ref_k)
+def _init_verdict(evidence, reference):
+    return decide(evidence, reference, same_scale)
 
 
 ADVICE = ("PyTorch draws kernels and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with "
@@ -89,16 +84,14 @@ ADVICE = ("PyTorch draws kernels and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_i
           "or set kernel_initializer/bias_initializer (Keras) or nn.init.* (PyTorch) explicitly.")
 
 
-@probe("init-conv", "default initialisation of a conv kernel and bias", "initialisation",
-       f"A fresh Conv2d({CONV['in']} -> {CONV['out']}, {CONV['k']}x{CONV['k']}): max |w|, std and excess "
-       "kurtosis of the kernel and bias samples (uniform: -1.2).",
-       ADVICE, torch=_conv_torch, keras=_conv_keras, reference=_conv_reference)
-def _conv_verdict(t, k, r):
-    return _init_verdict(t, k, r)
+probe("init-conv", "default initialisation of a conv kernel and bias", "initialisation",
+      f"A fresh Conv2d({CONV['in']} -> {CONV['out']}, {CONV['k']}x{CONV['k']}): max |w|, std and excess "
+      "kurtosis of the kernel and bias samples (uniform: -1.2).",
+      ADVICE, frameworks={"torch": _conv_torch, "keras": _conv_keras}, reference=_conv_reference,
+      verdict=_init_verdict)
 
 
-@probe("init-dense", "default initialisation of a dense kernel and bias", "initialisation",
-       f"A fresh Linear/Dense({DENSE['in']} -> {DENSE['out']}): the same statistics.",
-       ADVICE, torch=_dense_torch, keras=_dense_keras, reference=_dense_reference)
-def _dense_verdict(t, k, r):
-    return _init_verdict(t, k, r)
+probe("init-dense", "default initialisation of a dense kernel and bias", "initialisation",
+      f"A fresh Linear/Dense({DENSE['in']} -> {DENSE['out']}): the same statistics.",
+      ADVICE, frameworks={"torch": _dense_torch, "keras": _dense_keras}, reference=_dense_reference,
+      verdict=_init_verdict)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 import reference as ref
-from comparisons.layouts import dense_rows_chw_to_hwc, linear_to_torch, nchw_to_nhwc, oihw_to_hwio
+from comparisons.frameworks.layouts import dense_rows_chw_to_hwc, linear_to_torch, nchw_to_nhwc, oihw_to_hwio
 
-from .base import follows, import_keras, import_torch, probe
+from .base import compare_key, import_keras, import_torch, probe
 
 CONV = {"n": 2, "c": 3, "f": 4, "hw": 6, "k": 3}
 DENSE = {"n": 3, "in": 6, "out": 4}
@@ -62,15 +62,14 @@ def _conv_reference():
     return {"kernel_shape": list(layer.params["weight"].shape)}
 
 
-@probe("layout-conv-kernel", "conv kernel layout: OIHW vs HWIO, and a naive reshape", "layouts",
-       f"Copy a PyTorch Conv2d({CONV['c']}, {CONV['f']}, {CONV['k']}) kernel into Keras by reshape vs by "
-       "transpose: how far is each Keras output from the reference's float64 output?",
-       "PyTorch stores conv kernels (out, in, kh, kw); Keras stores (kh, kw, in, out). A reshape has the "
-       "right shape and silently scrambles the taps (errors of the size of the outputs themselves); use "
-       "w.transpose(2, 3, 1, 0) (comparisons.layouts.oihw_to_hwio) and its inverse transpose(3, 2, 0, 1).",
-       torch=_conv_torch, keras=_conv_keras, reference=_conv_reference)
-def _conv_verdict(t, k, r):
-    return t.get("kernel_shape") != k.get("kernel_shape"), follows(r, t, k, "kernel_shape")
+probe("layout-conv-kernel", "conv kernel layout: OIHW vs HWIO, and a naive reshape", "layouts",
+      f"Copy a PyTorch Conv2d({CONV['c']}, {CONV['f']}, {CONV['k']}) kernel into Keras by reshape vs by "
+      "transpose: how far is each Keras output from the reference's float64 output?",
+      "PyTorch stores conv kernels (out, in, kh, kw); Keras stores (kh, kw, in, out). A reshape has the "
+      "right shape and silently scrambles the taps (errors of the size of the outputs themselves); use "
+      "w.transpose(2, 3, 1, 0) (comparisons.layouts.oihw_to_hwio) and its inverse transpose(3, 2, 0, 1).",
+      frameworks={"torch": _conv_torch, "keras": _conv_keras}, reference=_conv_reference,
+      verdict=compare_key("kernel_shape"))
 
 
 # -- dense weights -------------------------------------------------------------
@@ -106,14 +105,13 @@ def _dense_reference():
     return {"weight_shape": list(ref.Linear(DENSE["in"], DENSE["out"]).params["weight"].shape)}
 
 
-@probe("layout-dense-weight", "dense weight layout: (out, in) vs (in, out)", "layouts",
-       f"Copy a Keras/reference Dense({DENSE['in']} -> {DENSE['out']}) kernel into torch.nn.Linear by reshape "
-       "vs by transpose.",
-       "torch.nn.Linear.weight is (out, in) and computes x @ W.T; Keras Dense.kernel (and the reference) "
-       "is (in, out) and computes x @ W. Transpose when copying; a reshape fits the shape and is wrong.",
-       torch=_dense_torch, keras=_dense_keras, reference=_dense_reference)
-def _dense_verdict(t, k, r):
-    return t.get("weight_shape") != k.get("weight_shape"), follows(r, t, k, "weight_shape")
+probe("layout-dense-weight", "dense weight layout: (out, in) vs (in, out)", "layouts",
+      f"Copy a Keras/reference Dense({DENSE['in']} -> {DENSE['out']}) kernel into torch.nn.Linear by reshape "
+      "vs by transpose.",
+      "torch.nn.Linear.weight is (out, in) and computes x @ W.T; Keras Dense.kernel (and the reference) "
+      "is (in, out) and computes x @ W. Transpose when copying; a reshape fits the shape and is wrong.",
+      frameworks={"torch": _dense_torch, "keras": _dense_keras}, reference=_dense_reference,
+      verdict=compare_key("weight_shape"))
 
 
 # -- Flatten order ------------------------------------------------------------
@@ -161,16 +159,14 @@ def _flat_reference():
     return {"flatten_order_chw_index": ref.Flatten().forward(_label_map())[0].astype(int)}
 
 
-@probe("layout-flatten-order", "Flatten order: C,H,W vs H,W,C, and the dense layer after it", "layouts",
-       f"Flatten a ({FLAT['c']}, {FLAT['hw']}, {FLAT['hw']}) feature map labelled with its channels-first "
-       "index; then copy the next dense kernel unchanged vs with its rows permuted.",
-       "PyTorch flattens (C, H, W), Keras flattens (H, W, C): the first dense layer after a Flatten "
-       "needs its rows permuted (comparisons.layouts.dense_rows_chw_to_hwc), on top of the (out, in) "
-       "transpose. The naive copy runs without any error and computes something else.",
-       torch=_flat_torch, keras=_flat_keras, reference=_flat_reference)
-def _flat_verdict(t, k, r):
-    return t.get("flatten_order_chw_index") != k.get("flatten_order_chw_index"), follows(
-        r, t, k, "flatten_order_chw_index")
+probe("layout-flatten-order", "Flatten order: C,H,W vs H,W,C, and the dense layer after it", "layouts",
+      f"Flatten a ({FLAT['c']}, {FLAT['hw']}, {FLAT['hw']}) feature map labelled with its channels-first "
+      "index; then copy the next dense kernel unchanged vs with its rows permuted.",
+      "PyTorch flattens (C, H, W), Keras flattens (H, W, C): the first dense layer after a Flatten "
+      "needs its rows permuted (comparisons.layouts.dense_rows_chw_to_hwc), on top of the (out, in) "
+      "transpose. The naive copy runs without any error and computes something else.",
+      frameworks={"torch": _flat_torch, "keras": _flat_keras}, reference=_flat_reference,
+      verdict=compare_key("flatten_order_chw_index"))
 
 
 # -- channels-last default -----------------------------------------------------
@@ -195,12 +191,10 @@ def _cl_reference():
     return {"out_shape_for_nchw_input": list(out.shape)}
 
 
-@probe("layout-channels-last", "a (1, 3, 8, 8) NCHW batch fed to Conv2d(3 -> 4, k=3)", "layouts",
-       "What does each framework make of a channels-first batch, with its default data format?",
-       "Keras defaults to channels_last and accepts an NCHW batch without complaint: it reads 3 rows of "
-       "8 pixels with 8 channels and returns a (1, 1, 6, 4) map. Transpose inputs with "
-       "nchw_to_nhwc (x.transpose(0, 2, 3, 1)), or set data_format='channels_first' knowingly.",
-       torch=_cl_torch, keras=_cl_keras, reference=_cl_reference)
-def _cl_verdict(t, k, r):
-    return t.get("out_shape_for_nchw_input") != k.get("out_shape_for_nchw_input"), follows(
-        r, t, k, "out_shape_for_nchw_input")
+probe("layout-channels-last", "a (1, 3, 8, 8) NCHW batch fed to Conv2d(3 -> 4, k=3)", "layouts",
+      "What does each framework make of a channels-first batch, with its default data format?",
+      "Keras defaults to channels_last and accepts an NCHW batch without complaint: it reads 3 rows of "
+      "8 pixels with 8 channels and returns a (1, 1, 6, 4) map. Transpose inputs with "
+      "nchw_to_nhwc (x.transpose(0, 2, 3, 1)), or set data_format='channels_first' knowingly.",
+      frameworks={"torch": _cl_torch, "keras": _cl_keras}, reference=_cl_reference,
+      verdict=compare_key("out_shape_for_nchw_input"))

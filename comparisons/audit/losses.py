@@ -10,7 +10,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows_label, import_keras, import_tf, import_torch, probe
+from .base import compare_key, import_keras, import_tf, import_torch, probe
 
 GAPS = (5.0, 10.0, 20.0, 40.0)
 K = 3
@@ -58,41 +58,38 @@ def _reference_ce():
     return {"gaps": GAPS, **out}
 
 
-def _ce_verdict(t, k, r):
-    def close(a, b):
-        # float32 losses: 1e-4 is ~1000 ulps, while clipped and unclipped losses differ by over 20%
-        return a is not None and b is not None and np.allclose(a, b, rtol=1e-4, atol=1e-6)
-
-    differs = not (close(t.get("loss_wrong"), k.get("loss_wrong")) and close(t.get("loss_right"), k.get("loss_right"))
-                   and close(t.get("grad_norm_wrong"), k.get("grad_norm_wrong")))
-    ref_t, ref_k = close(r.get("loss_wrong"), t.get("loss_wrong")), close(r.get("loss_wrong"), k.get("loss_wrong"))
-    return differs, follows_label(ref_t, ref_k)
+def _ce_close(a, b) -> bool:
+    # float32 losses: 1e-4 is ~1000 ulps, while clipped and unclipped losses differ by over 20%
+    return np.allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-@probe("loss-cce-probability-clipping", "categorical cross-entropy on probabilities: Keras clips at epsilon",
-       "losses",
-       f"Logits [gap, 0, 0] for gaps {GAPS}: PyTorch's cross_entropy on logits vs Keras' "
-       "categorical_crossentropy(from_logits=False) on softmax probabilities, for the right label (0) and "
-       "a wrong one (1), with the gradient norm w.r.t. the logits.",
-       "Keras clips probabilities to [epsilon, 1 - epsilon] (keras.config.epsilon(), 1e-7) before the log: "
-       "a confidently wrong prediction costs at most -log(1e-7) = 16.12 and, once clipped, sends no "
-       "gradient at all, while PyTorch's loss keeps growing with the logit gap and keeps its gradient. A "
-       "confidently right one costs at least about 1e-7 in Keras. Port a softmax + "
-       "categorical_crossentropy head as logits + from_logits=True (or PyTorch's cross_entropy).",
-       torch=_torch_ce, keras=lambda: {**_keras_ce(False), "epsilon": import_keras().config.epsilon()},
-       reference=_reference_ce)
-def _clip_verdict(t, k, r):
-    return _ce_verdict(t, k, r)
+# frameworks agree on both losses and the wrong label's gradient; the reference is matched on the wrong label's loss
+_ce_verdict = compare_key("loss_wrong", "loss_right", "grad_norm_wrong", equal=_ce_close,
+                          reference_keys=("loss_wrong",), reference_equal=_ce_close)
 
 
-@probe("loss-cce-from-logits", "categorical cross-entropy on logits in both", "losses",
-       "The same logits as loss-cce-probability-clipping, with Keras' from_logits=True.",
-       "On logits the two agree to float32 rounding, including the gradient of confidently wrong "
-       "predictions: keep models emitting logits and put the softmax in the loss. Both reduce a batch "
-       "by its mean by default (PyTorch reduction='mean', Keras 'sum_over_batch_size').",
-       torch=_torch_ce, keras=lambda: _keras_ce(True), reference=_reference_ce)
-def _logits_verdict(t, k, r):
-    return _ce_verdict(t, k, r)
+probe("loss-cce-probability-clipping", "categorical cross-entropy on probabilities: Keras clips at epsilon",
+      "losses",
+      f"Logits [gap, 0, 0] for gaps {GAPS}: PyTorch's cross_entropy on logits vs Keras' "
+      "categorical_crossentropy(from_logits=False) on softmax probabilities, for the right label (0) and "
+      "a wrong one (1), with the gradient norm w.r.t. the logits.",
+      "Keras clips probabilities to [epsilon, 1 - epsilon] (keras.config.epsilon(), 1e-7) before the log: "
+      "a confidently wrong prediction costs at most -log(1e-7) = 16.12 and, once clipped, sends no "
+      "gradient at all, while PyTorch's loss keeps growing with the logit gap and keeps its gradient. A "
+      "confidently right one costs at least about 1e-7 in Keras. Port a softmax + "
+      "categorical_crossentropy head as logits + from_logits=True (or PyTorch's cross_entropy).",
+      frameworks={"torch": _torch_ce,
+                  "keras": lambda: {**_keras_ce(False), "epsilon": import_keras().config.epsilon()}},
+      reference=_reference_ce, verdict=_ce_verdict)
+
+
+probe("loss-cce-from-logits", "categorical cross-entropy on logits in both", "losses",
+      "The same logits as loss-cce-probability-clipping, with Keras' from_logits=True.",
+      "On logits the two agree to float32 rounding, including the gradient of confidently wrong "
+      "predictions: keep models emitting logits and put the softmax in the loss. Both reduce a batch "
+      "by its mean by default (PyTorch reduction='mean', Keras 'sum_over_batch_size').",
+      frameworks={"torch": _torch_ce, "keras": lambda: _keras_ce(True)}, reference=_reference_ce,
+      verdict=_ce_verdict)
 
 
 # -- label smoothing ----------------------------------------------------------------
@@ -103,6 +100,11 @@ def smoothing_batch() -> tuple[np.ndarray, np.ndarray]:
     """``scores (4, 5)`` float64 logits and ``labels (4,)`` int64, seeded."""
     rng = np.random.default_rng(9)
     return 2.0 * rng.standard_normal((SMOOTH["n"], SMOOTH["classes"])), rng.integers(0, SMOOTH["classes"], SMOOTH["n"])
+
+
+def _smooth_close(a: dict, b: dict) -> bool:
+    """The loss and gradient norm of one smoothing value, to float64 rounding."""
+    return np.allclose(list(a.values()), list(b.values()), rtol=1e-10)
 
 
 def _smooth_torch():
@@ -142,21 +144,15 @@ def _smooth_reference():
     return out
 
 
-@probe("cross-entropy-label-smoothing", "cross-entropy with label smoothing", "losses",
-       f"Float64 logits ({SMOOTH['n']}, {SMOOTH['classes']}) and integer labels: PyTorch's cross_entropy("
-       "label_smoothing=ls) vs Keras' CategoricalCrossentropy(from_logits=True, label_smoothing=ls) on the "
-       f"one-hot labels, for ls in {SMOOTH['label_smoothing']}: the mean loss and the gradient norm w.r.t. the "
-       "logits; and whether SparseCategoricalCrossentropy takes label_smoothing at all.",
-       "Both smooth the target to y*(1 - ls) + ls/C (C classes) and agree to float64 rounding. Keras' "
-       "SparseCategoricalCrossentropy has no label_smoothing argument: a PyTorch model trained with "
-       "cross_entropy(..., label_smoothing=ls) on integer labels ports to one-hot labels and "
-       "CategoricalCrossentropy(label_smoothing=ls).",
-       torch=_smooth_torch, keras=_smooth_keras, reference=_smooth_reference)
-def _smooth_verdict(t, k, r):
-    keys = [f"ls={ls}" for ls in SMOOTH["label_smoothing"]]
-
-    def same(a, b):
-        return all(key in a and key in b and np.allclose(list(a[key].values()), list(b[key].values()), rtol=1e-10)
-                   for key in keys)
-
-    return not same(t, k), follows_label(same(r, t), same(r, k))
+probe("cross-entropy-label-smoothing", "cross-entropy with label smoothing", "losses",
+      f"Float64 logits ({SMOOTH['n']}, {SMOOTH['classes']}) and integer labels: PyTorch's cross_entropy("
+      "label_smoothing=ls) vs Keras' CategoricalCrossentropy(from_logits=True, label_smoothing=ls) on the "
+      f"one-hot labels, for ls in {SMOOTH['label_smoothing']}: the mean loss and the gradient norm w.r.t. the "
+      "logits; and whether SparseCategoricalCrossentropy takes label_smoothing at all.",
+      "Both smooth the target to y*(1 - ls) + ls/C (C classes) and agree to float64 rounding. Keras' "
+      "SparseCategoricalCrossentropy has no label_smoothing argument: a PyTorch model trained with "
+      "cross_entropy(..., label_smoothing=ls) on integer labels ports to one-hot labels and "
+      "CategoricalCrossentropy(label_smoothing=ls).",
+      frameworks={"torch": _smooth_torch, "keras": _smooth_keras}, reference=_smooth_reference,
+      verdict=compare_key(*(f"ls={ls}" for ls in SMOOTH["label_smoothing"]), equal=_smooth_close,
+                          reference_equal=_smooth_close))

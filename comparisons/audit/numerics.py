@@ -6,7 +6,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows, import_keras, import_tf, import_torch, probe
+from .base import compare_key, import_keras, import_tf, import_torch, probe
 
 RELU_X = (-1.0, 0.0, 1.0)
 
@@ -32,14 +32,13 @@ def _relu_reference():
     return {"x": RELU_X, "grad": layer.backward(np.ones(len(RELU_X)))}
 
 
-@probe("relu-grad-at-zero", "ReLU's gradient at exactly 0", "numerics",
-       f"The gradient of sum(relu(x)) at x = {RELU_X}.",
-       "Both use 0 as ReLU's derivative at 0. It matters more than it looks: max pooling and padding "
-       "create exact zeros, and a framework or hand-written kernel choosing 1 (x >= 0) changes weight "
-       "gradients wherever pre-activations are exactly 0 (zero-initialised biases on zero inputs).",
-       torch=_relu_torch, keras=_relu_keras, reference=_relu_reference)
-def _relu_verdict(t, k, r):
-    return t.get("grad") != k.get("grad"), follows(r, t, k, "grad")
+probe("relu-grad-at-zero", "ReLU's gradient at exactly 0", "numerics",
+      f"The gradient of sum(relu(x)) at x = {RELU_X}.",
+      "Both use 0 as ReLU's derivative at 0. It matters more than it looks: max pooling and padding "
+      "create exact zeros, and a framework or hand-written kernel choosing 1 (x >= 0) changes weight "
+      "gradients wherever pre-activations are exactly 0 (zero-initialised biases on zero inputs).",
+      frameworks={"torch": _relu_torch, "keras": _relu_keras}, reference=_relu_reference,
+      verdict=compare_key("grad"))
 
 
 # -- float dtypes --------------------------------------------------------------
@@ -77,16 +76,15 @@ def _dtype_reference():
             "dense_on_float32_input": str(lin.forward(_f64_input().astype(np.float32)).dtype)}
 
 
-@probe("float-dtypes", "default float dtypes, and a float64 batch fed to a float32 layer", "numerics",
-       "The dtype of a fresh layer's parameters, of tensors made from Python floats and from a float64 "
-       "numpy array, and what a fresh dense layer does with a float64 batch.",
-       "Both frameworks create float32 parameters, but a float64 numpy batch stays float64 in PyTorch "
-       "(torch.from_numpy keeps the dtype) and the float32 layer refuses it, while Keras silently casts "
-       "it to float32. Convert inputs with .astype(np.float32) explicitly; when comparing against a "
-       "float64 reference (this project), build the framework layers in float64 instead.",
-       torch=_dtype_torch, keras=_dtype_keras, reference=_dtype_reference)
-def _dtype_verdict(t, k, r):
-    return t.get("dense_on_float64_input") != k.get("dense_on_float64_input"), follows(r, t, k, "parameter_dtype")
+probe("float-dtypes", "default float dtypes, and a float64 batch fed to a float32 layer", "numerics",
+      "The dtype of a fresh layer's parameters, of tensors made from Python floats and from a float64 "
+      "numpy array, and what a fresh dense layer does with a float64 batch.",
+      "Both frameworks create float32 parameters, but a float64 numpy batch stays float64 in PyTorch "
+      "(torch.from_numpy keeps the dtype) and the float32 layer refuses it, while Keras silently casts "
+      "it to float32. Convert inputs with .astype(np.float32) explicitly; when comparing against a "
+      "float64 reference (this project), build the framework layers in float64 instead.",
+      frameworks={"torch": _dtype_torch, "keras": _dtype_keras}, reference=_dtype_reference,
+      verdict=compare_key("dense_on_float64_input", reference_keys=("parameter_dtype",)))
 
 
 # -- determinism ---------------------------------------------------------------
@@ -151,15 +149,13 @@ def _det_reference():
     return {"forward_spread": _spread(outs), "dx_spread": _spread(grads), "seeded_init_spread": _spread(inits)}
 
 
-@probe("determinism", "repeated runs on one CPU: identical bits?", "numerics",
-       f"A float32 3x3 conv on a {DET['x']} batch, forward and input gradient run {DET['repeats']} times, "
-       "and two seeded initialisations: the largest difference between runs.",
-       "On CPU both frameworks repeat themselves bit for bit here, and seeding (torch.manual_seed, "
-       "keras.utils.set_random_seed) reproduces the initial weights. Seeds do not carry across frameworks: "
-       "the same seed gives unrelated weights in PyTorch and Keras, so copy weights, never seeds. GPU "
-       "kernels and thread-count changes can break bitwise repeatability (torch.use_deterministic_algorithms, "
-       "tf.config.experimental.enable_op_determinism).",
-       torch=_det_torch, keras=_det_keras, reference=_det_reference)
-def _det_verdict(t, k, r):
-    keys = ("forward_spread", "dx_spread", "seeded_init_spread")
-    return any(t.get(key) != k.get(key) for key in keys), follows(r, t, k, "forward_spread")
+probe("determinism", "repeated runs on one CPU: identical bits?", "numerics",
+      f"A float32 3x3 conv on a {DET['x']} batch, forward and input gradient run {DET['repeats']} times, "
+      "and two seeded initialisations: the largest difference between runs.",
+      "On CPU both frameworks repeat themselves bit for bit here, and seeding (torch.manual_seed, "
+      "keras.utils.set_random_seed) reproduces the initial weights. Seeds do not carry across frameworks: "
+      "the same seed gives unrelated weights in PyTorch and Keras, so copy weights, never seeds. GPU "
+      "kernels and thread-count changes can break bitwise repeatability (torch.use_deterministic_algorithms, "
+      "tf.config.experimental.enable_op_determinism).",
+      frameworks={"torch": _det_torch, "keras": _det_keras}, reference=_det_reference,
+      verdict=compare_key("forward_spread", "dx_spread", "seeded_init_spread", reference_keys=("forward_spread",)))

@@ -1,7 +1,7 @@
 """Optimizer probes: the first steps each framework takes from the same gradients.
 
 Parameters are float64 vectors so the update formulas, not float32 rounding, show; the
-reference side uses ``reference.optim`` (imported lazily: it may be absent in older trees).
+reference side uses ``reference.optim``.
 Keras keeps its learning rate in a float32 variable, so its updates carry ~1e-8 relative noise.
 """
 
@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from comparisons.frameworks import FrameworkUnavailable
+from reference import optim
 
-from .base import follows_label, import_keras, import_torch, probe
+from .base import compare_key, decide, import_keras, import_torch, probe
 
 ADAM = {"grads": (1e-10, 1e-8, 1e-6, 1e-3, 1.0), "lr": 1e-3, "steps": 3, "same_eps": 1e-8}
 SGD = {"grad": 1.0, "p0": 1.0, "lrs": (0.1, 0.1, 0.1, 0.01, 0.01), "momentum": 0.9}
 DECAY = {"p0": 1.0, "lr": 0.1, "weight_decay": 0.1, "momentum": 0.9, "steps": 3}
-
-
-def reference_optim():
-    """``reference.optim`` or FrameworkUnavailable (the probe then reports the reference as skipped)."""
-    try:
-        from reference import optim
-    except ImportError as exc:
-        raise FrameworkUnavailable(f"reference.optim is not available yet ({exc})") from exc
-    return optim
 
 
 def _torch_trajectory(opt_cls, kwargs, p0, grads, lrs):
@@ -102,7 +93,6 @@ def _adam_keras():
 
 
 def _adam_reference():
-    optim = reference_optim()
     p0, grads, lrs = _adam_inputs()
     default = optim.Adam({"p": np.zeros(1)}).eps
     evidence = _adam_evidence(_reference_trajectory(lambda ps: optim.Adam(ps, lr=ADAM["lr"]), p0, grads, lrs), default)
@@ -111,31 +101,31 @@ def _adam_reference():
     return evidence
 
 
-@probe("adam-epsilon", "Adam: the default epsilon and where it enters the update", "optimizers",
-       f"Adam, lr={ADAM['lr']}, from zero with the constant gradients {ADAM['grads']}: the first "
-       f"{ADAM['steps']} steps, and the epsilon the first step implies (eps_eff in "
-       f"-lr * g / (|g| + eps_eff), read for g = 1e-8 and 1e-6), with each default and with "
-       f"eps={ADAM['same_eps']} in both.",
-       "PyTorch adds eps to the bias-corrected sqrt(v_hat) (default 1e-8); Keras/TensorFlow add it to the "
-       "uncorrected sqrt(v) and correct the learning rate instead (default 1e-7), so in the first steps its "
-       "epsilon acts like eps/sqrt(1 - beta2^t): about 3.2e-6 at step 1. Gradients below ~1e-5 (tiny "
-       "losses, heavily regularised layers) take visibly smaller steps in Keras. Equal eps values do not "
-       "make the optimizers equal; the reference's Adam(eps_hat=True) reproduces Keras.",
-       torch=_adam_torch, keras=_adam_keras, reference=_adam_reference)
-def _adam_verdict(t, k, r):
-    a, b = t.get("steps"), k.get("steps")
-    # the two epsilon placements give steps at least 2x apart here; 1e-3 absorbs Keras' float32 beta_2
-    differs = a is None or b is None or not np.allclose(a, b, rtol=1e-3, atol=0.0)
-    rs = r.get("steps")
-    ref_t = rs is not None and a is not None and np.allclose(rs, a, rtol=1e-6, atol=0.0)
-    ref_k = rs is not None and b is not None and np.allclose(rs, b, rtol=1e-6, atol=0.0)
-    return differs, follows_label(ref_t, ref_k)
+probe("adam-epsilon", "Adam: the default epsilon and where it enters the update", "optimizers",
+      f"Adam, lr={ADAM['lr']}, from zero with the constant gradients {ADAM['grads']}: the first "
+      f"{ADAM['steps']} steps, and the epsilon the first step implies (eps_eff in "
+      f"-lr * g / (|g| + eps_eff), read for g = 1e-8 and 1e-6), with each default and with "
+      f"eps={ADAM['same_eps']} in both.",
+      "PyTorch adds eps to the bias-corrected sqrt(v_hat) (default 1e-8); Keras/TensorFlow add it to the "
+      "uncorrected sqrt(v) and correct the learning rate instead (default 1e-7), so in the first steps its "
+      "epsilon acts like eps/sqrt(1 - beta2^t): about 3.2e-6 at step 1. Gradients below ~1e-5 (tiny "
+      "losses, heavily regularised layers) take visibly smaller steps in Keras. Equal eps values do not "
+      "make the optimizers equal; the reference's Adam(eps_hat=True) reproduces Keras.",
+      frameworks={"torch": _adam_torch, "keras": _adam_keras}, reference=_adam_reference,
+      verdict=compare_key(
+          # the two epsilon placements give steps at least 2x apart here; 1e-3 absorbs Keras' float32 beta_2
+          "steps", equal=lambda a, b: np.allclose(a, b, rtol=1e-3, atol=0.0),
+          reference_equal=lambda a, b: np.allclose(a, b, rtol=1e-6, atol=0.0)))
 
 
 # -- SGD momentum --------------------------------------------------------------
 def _sgd_inputs():
     n = len(SGD["lrs"])
     return [SGD["p0"]], [[SGD["grad"]]] * n, list(SGD["lrs"])
+
+
+def _sgd_close(a, b) -> bool:
+    return np.allclose(a, b, rtol=1e-6, atol=0.0)
 
 
 def _sgd_torch():
@@ -155,29 +145,21 @@ def _sgd_keras():
 
 
 def _sgd_reference():
-    optim = reference_optim()
     p0, grads, lrs = _sgd_inputs()
     return {nesterov: [float(p[0]) for p in _reference_trajectory(
         lambda ps, n=nesterov: optim.SGD(ps, lrs[0], momentum=SGD["momentum"], nesterov=n == "nesterov"),
         p0, grads, lrs)] for nesterov in ("heavy_ball", "nesterov")}
 
 
-@probe("sgd-momentum", "SGD momentum: where the learning rate sits", "optimizers",
-       f"SGD, momentum {SGD['momentum']}, p0={SGD['p0']}, gradient {SGD['grad']} every step, learning rates "
-       f"{SGD['lrs']} (a decay after step 3): the parameter after each step, plain and Nesterov.",
-       "PyTorch keeps b = mu*b + g and steps p -= lr*b; Keras keeps m = mu*m - lr*g and steps p += m. With a "
-       "constant learning rate the iterates are identical; when the learning rate changes (schedules, "
-       "warm-up, ReduceLROnPlateau) PyTorch rescales the whole accumulated velocity at once while Keras "
-       "lets the old velocity decay at the old rate. Expect training curves to part after every lr change.",
-       torch=_sgd_torch, keras=_sgd_keras, reference=_sgd_reference)
-def _sgd_verdict(t, k, r):
-    def close(a, b):
-        return a is not None and b is not None and np.allclose(a, b, rtol=1e-6, atol=0.0)
-
-    differs = not all(close(t.get(key), k.get(key)) for key in ("heavy_ball", "nesterov"))
-    ref_t = all(close(r.get(key), t.get(key)) for key in ("heavy_ball", "nesterov"))
-    ref_k = all(close(r.get(key), k.get(key)) for key in ("heavy_ball", "nesterov"))
-    return differs, follows_label(ref_t, ref_k)
+probe("sgd-momentum", "SGD momentum: where the learning rate sits", "optimizers",
+      f"SGD, momentum {SGD['momentum']}, p0={SGD['p0']}, gradient {SGD['grad']} every step, learning rates "
+      f"{SGD['lrs']} (a decay after step 3): the parameter after each step, plain and Nesterov.",
+      "PyTorch keeps b = mu*b + g and steps p -= lr*b; Keras keeps m = mu*m - lr*g and steps p += m. With a "
+      "constant learning rate the iterates are identical; when the learning rate changes (schedules, "
+      "warm-up, ReduceLROnPlateau) PyTorch rescales the whole accumulated velocity at once while Keras "
+      "lets the old velocity decay at the old rate. Expect training curves to part after every lr change.",
+      frameworks={"torch": _sgd_torch, "keras": _sgd_keras}, reference=_sgd_reference,
+      verdict=compare_key("heavy_ball", "nesterov", equal=_sgd_close, reference_equal=_sgd_close))
 
 
 # -- SGD weight decay ----------------------------------------------------------
@@ -191,18 +173,19 @@ def _decay_torch():
     p0, grads, lrs = _decay_inputs()
     traj = _torch_trajectory(torch.optim.SGD, {"lr": lrs[0], "momentum": DECAY["momentum"],
                                                "weight_decay": DECAY["weight_decay"]}, p0, grads, lrs)
-    return {"trajectory": [float(p[0]) for p in traj]}
+    # _rtol: how closely a float64 trajectory can match this one (float64 throughout: rounding only)
+    return {"trajectory": [float(p[0]) for p in traj], "_rtol": 1e-9}
 
 
 def _decay_keras():
     keras = import_keras()
     p0, grads, lrs = _decay_inputs()
     opt = keras.optimizers.SGD(lrs[0], momentum=DECAY["momentum"], weight_decay=DECAY["weight_decay"])
-    return {"trajectory": [float(p[0]) for p in _keras_trajectory(opt, p0, grads, lrs)]}
+    # _rtol: the learning rate is a float32 variable, so the trajectory carries ~1e-8 relative noise
+    return {"trajectory": [float(p[0]) for p in _keras_trajectory(opt, p0, grads, lrs)], "_rtol": 1e-6}
 
 
 def _decay_reference():
-    optim = reference_optim()
     p0, grads, lrs = _decay_inputs()
     traj = _reference_trajectory(lambda ps: optim.SGD(ps, lrs[0], momentum=DECAY["momentum"],
                                                       weight_decay=DECAY["weight_decay"]), p0, grads, lrs)
@@ -216,10 +199,14 @@ def _decay_reference():
        "accumulates; Keras' weight_decay shrinks the weights directly (p -= lr*wd*p) outside momentum. "
        "The same number means a much weaker decay in Keras when momentum is used; to port, add an L2 "
        "term to the loss in Keras (kernel_regularizer with l2 = wd/2) or use decoupled decay on both sides.",
-       torch=_decay_torch, keras=_decay_keras, reference=_decay_reference)
-def _decay_verdict(t, k, r):
-    a, b, c = t.get("trajectory"), k.get("trajectory"), r.get("trajectory")
-    differs = a is None or b is None or not np.allclose(a, b, rtol=1e-6)
-    ref_t = c is not None and a is not None and np.allclose(c, a, rtol=1e-9)
-    ref_k = c is not None and b is not None and np.allclose(c, b, rtol=1e-6)
-    return differs, follows_label(ref_t, ref_k)
+       frameworks={"torch": _decay_torch, "keras": _decay_keras}, reference=_decay_reference)
+def _decay_verdict(evidence, reference):
+    """Frameworks agree to 1e-6; the reference matches a framework to the ``_rtol`` its side declares
+    (float64 rounding, 1e-9, when it declares none)."""
+    def same(a, b):
+        return np.allclose(a["trajectory"], b["trajectory"], rtol=1e-6)
+
+    def reference_same(r, e):
+        return np.allclose(r["trajectory"], e["trajectory"], rtol=e.get("_rtol", 1e-9))
+
+    return decide(evidence, reference, same, reference_same)

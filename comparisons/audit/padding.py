@@ -13,7 +13,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows, follows_label, import_keras, import_tf, import_torch, probe, skipped
+from .base import MISSING, compare_key, exact, import_keras, import_tf, import_torch, pairs, probe, ran
 
 
 def shift_input(n: int) -> np.ndarray:
@@ -99,22 +99,15 @@ def _even_reference():
     return out
 
 
-def _pads(e: dict) -> list | None:
-    return None if skipped(e) else [e[f"k{k}"]["pad"] for k in EVEN["kernels"]]
-
-
-@probe("conv-same-even-kernel", "'same' padding with an even kernel", "convolution padding",
-       "Where does the extra row/column of 'same' padding go when the kernel size is even, and can a "
-       "symmetric integer padding reproduce it?",
-       "An even kernel needs an odd total padding. Both frameworks (and the reference's padding=\"same\") "
-       "put the extra row and column at the bottom/right; a symmetric integer padding (padding=k//2) pads "
-       "both sides and grows the output by one. To port such a layer where only symmetric padding exists, "
-       "pad explicitly (F.pad(x, (left, right, top, bottom))) before a padding=0 convolution.",
-       torch=_even_torch, keras=_even_keras, reference=_even_reference)
-def _even_verdict(t, k, r):
-    pads = {"torch": _pads(t), "keras": _pads(k), "reference": _pads(r)}
-    follows_ = follows_label(pads["reference"] == pads["torch"], pads["reference"] == pads["keras"])
-    return pads["torch"] != pads["keras"], follows_
+probe("conv-same-even-kernel", "'same' padding with an even kernel", "convolution padding",
+      "Where does the extra row/column of 'same' padding go when the kernel size is even, and can a "
+      "symmetric integer padding reproduce it?",
+      "An even kernel needs an odd total padding. Both frameworks (and the reference's padding=\"same\") "
+      "put the extra row and column at the bottom/right; a symmetric integer padding (padding=k//2) pads "
+      "both sides and grows the output by one. To port such a layer where only symmetric padding exists, "
+      "pad explicitly (F.pad(x, (left, right, top, bottom))) before a padding=0 convolution.",
+      frameworks={"torch": _even_torch, "keras": _even_keras}, reference=_even_reference,
+      verdict=compare_key(*((f"k{k}", "pad") for k in EVEN["kernels"]), reference_equal=exact))
 
 
 # -- "same" with stride 2: Keras vs the usual symmetric port -------------------
@@ -147,21 +140,23 @@ def _strided_reference():
             "padding_arg": k // 2}
 
 
-@probe("conv-same-stride", "Keras 'same' with stride 2 vs symmetric padding k//2", "convolution padding",
-       f"With n={STRIDED['n']}, kernel {STRIDED['k']}, stride {STRIDED['s']}: does Keras 'same' pad like "
-       "PyTorch's padding=k//2, and how far apart are the outputs?",
-       "Keras 'same' computes the total padding from the output size ceil(n/s): "
-       "max((ceil(n/s)-1)*s + k - n, 0), and puts the smaller half on top/left. With stride 2 on an "
-       "even input that is often 0 on top and 1 at the bottom, so padding=k//2 gives the same output "
-       "size but every window shifted by one pixel: the shapes match and the numbers do not. Port "
-       "with an explicit asymmetric F.pad, or compare a probe input as here.",
-       torch=_strided_torch, keras=_strided_keras, reference=_strided_reference)
-def _strided_verdict(t, k, r):
-    comparison = {}
-    if "_out" in t and "_out" in k:
-        comparison["max_abs_diff_keras_same_vs_torch_symmetric"] = float(np.abs(t["_out"] - k["_out"]).max())
-    differs = t.get("pad") != k.get("pad")
-    return differs, follows(r, t, k, "pad"), comparison
+def output_differences(evidence: dict, reference: dict) -> dict:
+    """``max_abs_diff_{a}_vs_{b}``: how far apart two frameworks' outputs (``_out``) of the same random
+    problem are, each with its own ``padding_arg``, for every pair of frameworks that ran."""
+    outs = {name: e["_out"] for name, e in ran(evidence).items() if "_out" in e}
+    return {f"max_abs_diff_{a}_vs_{b}": float(np.abs(outs[a] - outs[b]).max()) for a, b in pairs(outs)}
+
+
+probe("conv-same-stride", "Keras 'same' with stride 2 vs symmetric padding k//2", "convolution padding",
+      f"With n={STRIDED['n']}, kernel {STRIDED['k']}, stride {STRIDED['s']}: does Keras 'same' pad like "
+      "PyTorch's padding=k//2, and how far apart are the outputs?",
+      "Keras 'same' computes the total padding from the output size ceil(n/s): "
+      "max((ceil(n/s)-1)*s + k - n, 0), and puts the smaller half on top/left. With stride 2 on an "
+      "even input that is often 0 on top and 1 at the bottom, so padding=k//2 gives the same output "
+      "size but every window shifted by one pixel: the shapes match and the numbers do not. Port "
+      "with an explicit asymmetric F.pad, or compare a probe input as here.",
+      frameworks={"torch": _strided_torch, "keras": _strided_keras}, reference=_strided_reference,
+      verdict=compare_key("pad", comparison=output_differences))
 
 
 # -- PyTorch padding="same" with a stride --------------------------------------
@@ -185,14 +180,13 @@ def _same_stride_reference():
     return {"accepted": True}
 
 
-@probe("conv-same-strided-torch", "padding='same' together with stride 2", "convolution padding",
-       "Does each framework accept padding='same' with a stride of 2 (input 6, kernel 3)?",
-       "PyTorch refuses padding='same' for strided convolutions, so a Keras Conv2D(strides=2, "
-       "padding='same') has no one-line PyTorch twin: compute Keras' asymmetric padding (see "
-       "conv-same-stride) and apply it with F.pad before a padding=0 convolution.",
-       torch=_same_stride_torch, keras=_same_stride_keras, reference=_same_stride_reference)
-def _same_stride_verdict(t, k, r):
-    return t.get("accepted") != k.get("accepted"), follows(r, t, k, "accepted")
+probe("conv-same-strided-torch", "padding='same' together with stride 2", "convolution padding",
+      "Does each framework accept padding='same' with a stride of 2 (input 6, kernel 3)?",
+      "PyTorch refuses padding='same' for strided convolutions, so a Keras Conv2D(strides=2, "
+      "padding='same') has no one-line PyTorch twin: compute Keras' asymmetric padding (see "
+      "conv-same-stride) and apply it with F.pad before a padding=0 convolution.",
+      frameworks={"torch": _same_stride_torch, "keras": _same_stride_keras}, reference=_same_stride_reference,
+      verdict=compare_key("accepted"))
 
 
 # -- output-size rounding ------------------------------------------------------
@@ -203,6 +197,12 @@ def _unread_rows(grad: np.ndarray) -> int:
     """Rows at the bottom of ``grad (H, W)`` that received no gradient (never read by a window)."""
     read = np.flatnonzero(np.abs(grad).sum(axis=1) > 0)
     return grad.shape[0] - 1 - int(read.max())
+
+
+def padded_sizes(evidence: dict):
+    """The output sizes of the framework's padded convolution: ``padding_k//2`` where it pads with an
+    integer, ``same`` where it pads by name."""
+    return evidence.get("padding_k//2", evidence.get("same", MISSING))
 
 
 def _rounding_torch():
@@ -248,14 +248,12 @@ def _rounding_reference():
     return {"sizes": ROUNDING["sizes"], "valid": valid, "padding_k//2": pad1, "unread_rows_valid": unread}
 
 
-@probe("conv-output-rounding", "output size: floor division and the rows a strided window never reads",
-       "convolution padding",
-       f"Output sizes for kernel {ROUNDING['k']}, stride {ROUNDING['s']} over input sizes {ROUNDING['sizes']}.",
-       "Unpadded ('valid') outputs agree: floor((n - k)/s) + 1 in both. When (n - k) is not a multiple of "
-       "the stride, the last input rows are silently never read (their gradient is zero). Keras 'same' "
-       "gives ceil(n/s) and PyTorch padding=k//2 gives floor((n + 2*(k//2) - k)/s) + 1; these agree for odd "
-       "kernels, but the padding placement may not (see conv-same-stride).",
-       torch=_rounding_torch, keras=_rounding_keras, reference=_rounding_reference)
-def _rounding_verdict(t, k, r):
-    differs = t.get("valid") != k.get("valid") or t.get("padding_k//2") != k.get("same")
-    return differs, follows(r, t, k, "valid")
+probe("conv-output-rounding", "output size: floor division and the rows a strided window never reads",
+      "convolution padding",
+      f"Output sizes for kernel {ROUNDING['k']}, stride {ROUNDING['s']} over input sizes {ROUNDING['sizes']}.",
+      "Unpadded ('valid') outputs agree: floor((n - k)/s) + 1 in both. When (n - k) is not a multiple of "
+      "the stride, the last input rows are silently never read (their gradient is zero). Keras 'same' "
+      "gives ceil(n/s) and PyTorch padding=k//2 gives floor((n + 2*(k//2) - k)/s) + 1; these agree for odd "
+      "kernels, but the padding placement may not (see conv-same-stride).",
+      frameworks={"torch": _rounding_torch, "keras": _rounding_keras}, reference=_rounding_reference,
+      verdict=compare_key("valid", padded_sizes, reference_keys=("valid",)))

@@ -11,7 +11,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows, follows_label, import_keras, import_tf, import_torch, probe
+from .base import MISSING, compare_key, exact, import_keras, import_tf, import_torch, probe
 from .isolation import run_isolated, step
 
 
@@ -69,19 +69,16 @@ def _tie_reference() -> dict:
     return {**loop, **{f"im2col_{key}": value for key, value in im2col.items()}}
 
 
-@probe("maxpool-tie-gradient", "max pooling: which tied input gets the gradient", "pooling",
-       "Four 2x2 windows with tied maxima (all four equal; anti-diagonal; diagonal; bottom row): which "
-       "in-window offsets (row-major 0..3) receive the gradient? And with a constant 4x4 input under "
-       "overlapping 2x2 windows of stride 1, how much gradient does each input collect?",
-       "Ties are common after ReLU (many exact zeros) and in padded or quantised inputs. A framework that "
-       "picked another tied input, or split the gradient, would give different weight gradients from "
-       "identical forward outputs. Compare max-pool gradients on inputs with ties before blaming the "
-       "arithmetic.",
-       torch=lambda: _tie_evidence(_torch_pool_grad), keras=lambda: _tie_evidence(_keras_pool_grad),
-       reference=lambda: _tie_reference())
-def _tie_verdict(t, k, r):
-    differs = any(t.get(key) != k.get(key) for key in ("winners", "overlap_grad_counts"))
-    return differs, follows(r, t, k, "winners")
+probe("maxpool-tie-gradient", "max pooling: which tied input gets the gradient", "pooling",
+      "Four 2x2 windows with tied maxima (all four equal; anti-diagonal; diagonal; bottom row): which "
+      "in-window offsets (row-major 0..3) receive the gradient? And with a constant 4x4 input under "
+      "overlapping 2x2 windows of stride 1, how much gradient does each input collect?",
+      "Ties are common after ReLU (many exact zeros) and in padded or quantised inputs. A framework that "
+      "picked another tied input, or split the gradient, would give different weight gradients from "
+      "identical forward outputs. Compare max-pool gradients on inputs with ties before blaming the "
+      "arithmetic.",
+      frameworks={"torch": lambda: _tie_evidence(_torch_pool_grad), "keras": lambda: _tie_evidence(_keras_pool_grad)},
+      reference=_tie_reference, verdict=compare_key("winners", "overlap_grad_counts", reference_keys=("winners",)))
 
 
 # -- padding never wins the max ------------------------------------------------
@@ -107,15 +104,14 @@ def _maxpad_reference():
     return {"out_max": float(out.max()), "input_max": float(_negative_input().max()), "out_shape": out.shape}
 
 
-@probe("maxpool-padding", "max pooling with padding on an all-negative input", "pooling",
-       "3x3 max pooling, stride 1, padding 1 (Keras 'same') over values -1..-16: does a padded border "
-       "value ever win (the output would contain 0)?",
-       "Both pad max pooling with -inf, so the output maximum equals the input maximum. A hand-written "
-       "port that pads with zeros (np.pad, F.pad, tf.pad defaults) would make 0 win every border window "
-       "of a negative feature map.",
-       torch=_maxpad_torch, keras=_maxpad_keras, reference=_maxpad_reference)
-def _maxpad_verdict(t, k, r):
-    return t.get("out_max") != k.get("out_max"), follows(r, t, k, "out_max")
+probe("maxpool-padding", "max pooling with padding on an all-negative input", "pooling",
+      "3x3 max pooling, stride 1, padding 1 (Keras 'same') over values -1..-16: does a padded border "
+      "value ever win (the output would contain 0)?",
+      "Both pad max pooling with -inf, so the output maximum equals the input maximum. A hand-written "
+      "port that pads with zeros (np.pad, F.pad, tf.pad defaults) would make 0 win every border window "
+      "of a negative feature map.",
+      frameworks={"torch": _maxpad_torch, "keras": _maxpad_keras}, reference=_maxpad_reference,
+      verdict=compare_key("out_max"))
 
 
 # -- average pooling's divisor with padding ------------------------------------
@@ -153,18 +149,23 @@ def _avg_reference():
     return {"padding=1": _divisors(out[0, 0])}
 
 
-@probe("avgpool-padding-divisor", "average pooling: what the padded window is divided by", "pooling",
-       f"{AVG['k']}x{AVG['k']} average pooling, stride 1, padding 1 / 'same', over ones: the divisor "
-       "(window sum / output) at a corner, an edge and the centre.",
-       "PyTorch's default (count_include_pad=True) divides every window by k*k, padded zeros included, so "
-       "borders come out darker; Keras 'same' divides by the number of real inputs in the window, which "
-       "is PyTorch's count_include_pad=False. The reference follows PyTorch's default.",
-       torch=_avg_torch, keras=_avg_keras, reference=_avg_reference)
-def _avg_verdict(t, k, r):
-    t_default, k_same = t.get("count_include_pad=True"), k.get("same")
-    differs = t_default != k_same
-    ref_div = r.get("padding=1")
-    return differs, follows_label(ref_div == t_default, ref_div == k_same)
+def default_divisors(evidence: dict):
+    """The divisors of the side's default padded average pooling: ``count_include_pad=True`` (PyTorch's
+    default flag), ``same`` (padding by name), ``padding=1`` (the reference's only padded pooling)."""
+    for key in ("count_include_pad=True", "same", "padding=1"):
+        if key in evidence:
+            return evidence[key]
+    return MISSING
+
+
+probe("avgpool-padding-divisor", "average pooling: what the padded window is divided by", "pooling",
+      f"{AVG['k']}x{AVG['k']} average pooling, stride 1, padding 1 / 'same', over ones: the divisor "
+      "(window sum / output) at a corner, an edge and the centre.",
+      "PyTorch's default (count_include_pad=True) divides every window by k*k, padded zeros included, so "
+      "borders come out darker; Keras 'same' divides by the number of real inputs in the window, which "
+      "is PyTorch's count_include_pad=False. The reference follows PyTorch's default.",
+      frameworks={"torch": _avg_torch, "keras": _avg_keras}, reference=_avg_reference,
+      verdict=compare_key(default_divisors, reference_equal=exact))
 
 
 # -- pooled output size: floor vs ceil -----------------------------------------
@@ -196,17 +197,24 @@ def _psize_reference():
         for ceil in (False, True)}}
 
 
-@probe("pool-output-size", "2x2 pooling of odd-sized maps: floor vs ceil", "pooling",
-       f"Output sizes of 2x2/stride-2 max pooling over inputs {POOL_SIZES}.",
-       "PyTorch's default drops the last odd row/column (floor), like Keras 'valid'. Keras 'same' keeps it "
-       "(ceil, padding at the bottom/right), which in PyTorch is ceil_mode=True. A Keras model with "
-       "padding='same' pools on a 7x7 map gives 4x4, PyTorch's default gives 3x3 and the next Dense "
-       "layer no longer fits.",
-       torch=_psize_torch, keras=_psize_keras, reference=_psize_reference)
-def _psize_verdict(t, k, r):
-    differs = t.get("ceil_mode=False") != k.get("valid") or t.get("ceil_mode=True") != k.get("same")
-    ref_sizes = r.get("ceil_mode=False")
-    return differs, follows_label(ref_sizes == t.get("ceil_mode=False"), ref_sizes == k.get("valid"))
+def floor_sizes(evidence: dict):
+    """The pooled sizes that drop an odd last row: ``ceil_mode=False`` (a flag) or ``valid`` (padding by name)."""
+    return evidence.get("ceil_mode=False", evidence.get("valid", MISSING))
+
+
+def ceil_sizes(evidence: dict):
+    """The pooled sizes that keep an odd last row: ``ceil_mode=True`` or ``same``."""
+    return evidence.get("ceil_mode=True", evidence.get("same", MISSING))
+
+
+probe("pool-output-size", "2x2 pooling of odd-sized maps: floor vs ceil", "pooling",
+      f"Output sizes of 2x2/stride-2 max pooling over inputs {POOL_SIZES}.",
+      "PyTorch's default drops the last odd row/column (floor), like Keras 'valid'. Keras 'same' keeps it "
+      "(ceil, padding at the bottom/right), which in PyTorch is ceil_mode=True. A Keras model with "
+      "padding='same' pools on a 7x7 map gives 4x4, PyTorch's default gives 3x3 and the next Dense "
+      "layer no longer fits.",
+      frameworks={"torch": _psize_torch, "keras": _psize_keras}, reference=_psize_reference,
+      verdict=compare_key(floor_sizes, ceil_sizes, reference_keys=(floor_sizes,), reference_equal=exact))
 
 
 # -- a dilated window lying entirely in the padding --------------------------------
@@ -244,17 +252,16 @@ def _dilated_reference() -> dict:
             "indices_out_of_range": int(((idx < 0) | (idx >= plane)).sum())}
 
 
-@probe("maxpool-dilated-window-in-padding", "dilated max pooling: a window that sees only padding", "pooling",
-       f"PyTorch's max_pool2d(kernel_size={DILATED['kernel_size']}, stride={DILATED['stride']}, padding="
-       f"{DILATED['padding']}, dilation={DILATED['dilation']}, return_indices=True) on a {DILATED['shape']} "
-       "input 1..8: the input's one row lies between the two dilated rows of every window (rows -1 and 1). "
-       "The forward only, in a separate process: the backward of this call crashed the Python process.",
-       "PyTorch accepts the geometry (padding <= kernel/2 is its only check), returns -inf for every output "
-       "and indices that point outside the input plane; its backward then scatters into memory it does not "
-       "own. Keras' MaxPooling2D has no dilation. The reference refuses the geometry (ValueError naming the "
-       "window). Keep (kernel-1)*dilation + 1 <= input + padding and check "
-       "that every window covers an input cell; a -inf in a max-pool output means it does not.",
-       torch=lambda: run_isolated(_dilated_torch_child),
-       keras=lambda: {"skipped": "no Keras equivalent: MaxPooling2D has no dilation"}, reference=_dilated_reference)
-def _dilated_verdict(t, k, r):
-    return None, follows_label("out" in r and r.get("out") == t.get("out"), False)
+probe("maxpool-dilated-window-in-padding", "dilated max pooling: a window that sees only padding", "pooling",
+      f"PyTorch's max_pool2d(kernel_size={DILATED['kernel_size']}, stride={DILATED['stride']}, padding="
+      f"{DILATED['padding']}, dilation={DILATED['dilation']}, return_indices=True) on a {DILATED['shape']} "
+      "input 1..8: the input's one row lies between the two dilated rows of every window (rows -1 and 1). "
+      "The forward only, in a separate process: the backward of this call crashed the Python process.",
+      "PyTorch accepts the geometry (padding <= kernel/2 is its only check), returns -inf for every output "
+      "and indices that point outside the input plane; its backward then scatters into memory it does not "
+      "own. Keras' MaxPooling2D has no dilation. The reference refuses the geometry (ValueError naming the "
+      "window). Keep (kernel-1)*dilation + 1 <= input + padding and check "
+      "that every window covers an input cell; a -inf in a max-pool output means it does not.",
+      frameworks={"torch": lambda: run_isolated(_dilated_torch_child),
+                  "keras": lambda: {"skipped": "no Keras equivalent: MaxPooling2D has no dilation"}},
+      reference=_dilated_reference, verdict=compare_key("out", reference_equal=exact))

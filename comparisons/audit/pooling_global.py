@@ -12,7 +12,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import follows_label, import_keras, import_tf, import_torch, probe
+from .base import compare_key, exact, import_keras, import_tf, import_torch, probe
 from .isolation import run_isolated, step
 
 ADAPTIVE = {"shape": (1, 1, 7, 5), "trials": 5}
@@ -39,6 +39,12 @@ def _grad_evidence(forward: float, grads: list[np.ndarray]) -> dict:
             "trials_equal_one_hot": sum(bool((g == want).all()) for g in grads),
             "largest_finite_error": max(float(f.max(initial=0.0)) for f in finite),
             "nonfinite_values": sum(int((~np.isfinite(g)).sum()) for g in grads)}
+
+
+def clean(evidence: dict) -> bool:
+    """Every gradient exactly the one-hot, the forward the maximum, and no crash."""
+    return (evidence.get("trials_equal_one_hot") == evidence.get("trials")
+            and evidence.get("forward") == evidence.get("input_max") and "crashed" not in evidence)
 
 
 def _adaptive_keras_child():
@@ -88,23 +94,18 @@ def _adaptive_reference():
     return _grad_evidence(float(y.ravel()[0]), grads)
 
 
-@probe("adaptive-maxpool-gradient-keras", "adaptive max pooling to 1x1: Keras' gradient", "pooling",
-       f"AdaptiveMaxPooling2D(1) (Keras, float64) and nn.AdaptiveMaxPool2d(1) on a {ADAPTIVE['shape'][2:]} "
-       f"map with a unique maximum, gradient of the output evaluated {ADAPTIVE['trials']} times: finite? exactly "
-       "the one-hot at the maximum? Keras runs in a separate process, and also tries a float32 forward.",
-       "Keras 3's TensorFlow backend pools with two windows per axis (sizes 'small' and 'small + 1'); to one "
-       "output the larger one is longer than the input, its pool is empty, and the gradient of that empty "
-       "pool is uninitialised memory added to the right one-hot (values like 1e+277, changing from call to "
-       "call). In float32 with TensorFlow's default oneDNN kernels the forward itself killed the process "
-       "(SIGFPE). Use GlobalMaxPooling2D(keepdims=True) for a 1x1 output, and check any other output size "
-       "against PyTorch's AdaptiveMaxPool2d or the reference before training with it.",
-       torch=_adaptive_torch, keras=lambda: run_isolated(_adaptive_keras_child), reference=_adaptive_reference)
-def _adaptive_verdict(t, k, r):
-    def clean(e):
-        return e.get("trials_equal_one_hot") == e.get("trials") and e.get("forward") == e.get("input_max")
-
-    differs = clean(t) != clean(k) or "crashed" in k
-    return differs, follows_label(clean(r) == clean(t), clean(r) == clean(k) and "crashed" not in k)
+probe("adaptive-maxpool-gradient-keras", "adaptive max pooling to 1x1: Keras' gradient", "pooling",
+      f"AdaptiveMaxPooling2D(1) (Keras, float64) and nn.AdaptiveMaxPool2d(1) on a {ADAPTIVE['shape'][2:]} "
+      f"map with a unique maximum, gradient of the output evaluated {ADAPTIVE['trials']} times: finite? exactly "
+      "the one-hot at the maximum? Keras runs in a separate process, and also tries a float32 forward.",
+      "Keras 3's TensorFlow backend pools with two windows per axis (sizes 'small' and 'small + 1'); to one "
+      "output the larger one is longer than the input, its pool is empty, and the gradient of that empty "
+      "pool is uninitialised memory added to the right one-hot (values like 1e+277, changing from call to "
+      "call). In float32 with TensorFlow's default oneDNN kernels the forward itself killed the process "
+      "(SIGFPE). Use GlobalMaxPooling2D(keepdims=True) for a 1x1 output, and check any other output size "
+      "against PyTorch's AdaptiveMaxPool2d or the reference before training with it.",
+      frameworks={"torch": _adaptive_torch, "keras": lambda: run_isolated(_adaptive_keras_child)},
+      reference=_adaptive_reference, verdict=compare_key(clean))
 
 
 # -- ties in global max pooling -----------------------------------------------------------
@@ -152,17 +153,14 @@ def _ties_reference():
             "adaptive_max_pool_grad": adaptive.backward(np.ones_like(ya))[0, 0]}
 
 
-@probe("global-maxpool-ties", "global max pooling: who gets a tied maximum's gradient", "pooling",
-       f"A {TIES['hw']}x{TIES['hw']} map with the maximum 2.0 at three cells {TIES['tied_at']}: the input "
-       "gradient of the pooled sum. layer_grad is PyTorch's nn.AdaptiveMaxPool2d(1), Keras' GlobalMaxPooling2D "
-       "and the reference's GlobalMaxPool2d; the other rows are the alternatives each framework offers.",
-       "Keras' GlobalMaxPooling2D (TensorFlow's reduce_max) and PyTorch's amax/max over dims split the gradient "
-       "evenly among tied maxima (1/3 each here); PyTorch's AdaptiveMaxPool2d(1) and MaxPool2d over the whole "
-       "map give all of it to the first maximum in row-major order, as the reference's GlobalMaxPool2d. The "
-       "forward outputs agree; gradients differ wherever a channel's maximum is tied (all-zero channels "
-       "after ReLU). Port GlobalMaxPooling2D as x.amax(dim=(2, 3)) to keep Keras' gradients.",
-       torch=_ties_torch, keras=_ties_keras, reference=_ties_reference)
-def _ties_verdict(t, k, r):
-    grad = r.get("layer_grad")
-    return t.get("layer_grad") != k.get("layer_grad"), follows_label(grad == t.get("layer_grad"),
-                                                                      grad == k.get("layer_grad"))
+probe("global-maxpool-ties", "global max pooling: who gets a tied maximum's gradient", "pooling",
+      f"A {TIES['hw']}x{TIES['hw']} map with the maximum 2.0 at three cells {TIES['tied_at']}: the input "
+      "gradient of the pooled sum. layer_grad is PyTorch's nn.AdaptiveMaxPool2d(1), Keras' GlobalMaxPooling2D "
+      "and the reference's GlobalMaxPool2d; the other rows are the alternatives each framework offers.",
+      "Keras' GlobalMaxPooling2D (TensorFlow's reduce_max) and PyTorch's amax/max over dims split the gradient "
+      "evenly among tied maxima (1/3 each here); PyTorch's AdaptiveMaxPool2d(1) and MaxPool2d over the whole "
+      "map give all of it to the first maximum in row-major order, as the reference's GlobalMaxPool2d. The "
+      "forward outputs agree; gradients differ wherever a channel's maximum is tied (all-zero channels "
+      "after ReLU). Port GlobalMaxPooling2D as x.amax(dim=(2, 3)) to keep Keras' gradients.",
+      frameworks={"torch": _ties_torch, "keras": _ties_keras}, reference=_ties_reference,
+      verdict=compare_key("layer_grad", reference_equal=exact))

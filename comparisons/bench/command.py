@@ -15,11 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from comparisons import frameworks
+
 from .blas import blas_info, set_blas_threads
 from .measure import IMPLS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
 from .profile import PROFILE_SHAPES, conv_phases
 from .report import targets, threads_warning, write
 from .shapes import DTYPES, LAYERS, SHAPES
+
+PURPOSE = "time"  # the frameworks run as their users get them (comparisons.frameworks)
 
 QUICK_LOOP_SHAPES = ("tutorial", "batch64")
 
@@ -53,26 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _framework_versions(impls: list[str]) -> dict[str, str]:
+    """The package versions of every framework timed (an unavailable one is left out)."""
     versions = {}
-    if "torch" in impls:
-        try:
-            import torch
-
-            versions["torch"] = torch.__version__
-        except ImportError:
-            pass
-    if "keras" in impls:
-        from comparisons.frameworks import quiet_tensorflow
-
-        quiet_tensorflow()
-        try:
-            import keras
-            import tensorflow as tf
-
-            versions["tensorflow"] = tf.__version__
-            versions["keras"] = keras.__version__
-        except ImportError:
-            pass
+    for name in frameworks.NAMES:
+        if name in impls:
+            try:
+                versions.update(frameworks.load(name).versions)
+            except frameworks.FrameworkUnavailable:
+                pass
     return versions
 
 

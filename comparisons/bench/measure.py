@@ -5,9 +5,8 @@ data; building it is not timed. Implementations:
 
 - ``loop``, ``im2col``: the reference layers (``Linear`` has one numpy implementation, a
   GEMM, listed as ``im2col``; it has no loop version);
-- ``torch``: ``torch.nn`` on the CPU, NCHW, float32, ``torch.set_num_threads(threads)``;
-- ``keras``: Keras 3 layers on TensorFlow, NHWC (TensorFlow's CPU convolution is
-  channels-last only), forward + ``GradientTape`` inside one ``tf.function``, float32.
+- every registered framework (``torch``, ``keras``, ...): its ``bench_step`` (the framework's own layer, as its
+  users write it, float32, ``threads`` threads), in its subpackage of :mod:`comparisons.frameworks`.
 
 Implementations are timed one after the other with a pause in between (see
 :func:`time_steps`): on a 2-core machine the worker threads one library leaves spinning
@@ -24,10 +23,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 import reference as ref
+from comparisons import frameworks
 
 from .shapes import POOL, Shape
 
-IMPLS = ("loop", "im2col", "torch", "keras")
+IMPLS = ("loop", "im2col", *frameworks.NAMES)
 REFERENCE_IMPLS = ("loop", "im2col")
 Step = Callable[[], object]
 SETTLE_S = 0.15  # idle time before each implementation's samples (OpenBLAS spins ~0.1 s)
@@ -99,105 +99,17 @@ def reference_step(layer: str, shape: Shape, impl: str, dtype: str, seed: int = 
     return step
 
 
-# -- PyTorch ----------------------------------------------------------------------
-def torch_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0) -> Step:
-    """forward + backward of the ``torch.nn`` equivalent on the CPU."""
-    if dtype != "float32":
-        raise Unavailable("frameworks are timed in float32 only")
-    try:
-        import torch
-    except ImportError as exc:
-        raise Unavailable(f"torch is not installed ({exc})") from exc
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    if layer == "conv":
-        module = torch.nn.Conv2d(shape.c, shape.filters, shape.kernel, padding=shape.padding)
-    elif layer == "maxpool":
-        module = torch.nn.MaxPool2d(POOL)
-    elif layer == "avgpool":
-        module = torch.nn.AvgPool2d(POOL)
-    else:
-        module = torch.nn.Linear(shape.c * shape.h * shape.w, shape.filters)
-    x = torch.from_numpy(input_data(shape, dtype, seed))
-    if layer == "linear":
-        x = x.reshape(shape.n, -1)
-    x.requires_grad_(True)
-    dout = torch.randn(module(x).shape)
-    params = list(module.parameters())
-
-    def step():
-        x.grad = None
-        for p in params:
-            p.grad = None
-        module(x).backward(dout)
-        return x.grad
-
-    return step
-
-
-# -- Keras ------------------------------------------------------------------------
-_TF_THREADS: list[int] = []
-
-
-def _tensorflow(threads: int):
-    from comparisons.frameworks import quiet_tensorflow
-
-    quiet_tensorflow()
-    try:
-        import keras
-        import tensorflow as tf
-    except ImportError as exc:
-        raise Unavailable(f"tensorflow/keras is not installed ({exc})") from exc
-    if not _TF_THREADS:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # already initialised by someone else: keep its setting
-            pass
-        _TF_THREADS.append(tf.config.threading.get_intra_op_parallelism_threads())
-    return tf, keras
-
-
-def keras_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0) -> Step:
-    """forward + backward of the Keras equivalent (NHWC), compiled with ``tf.function``."""
-    if dtype != "float32":
-        raise Unavailable("frameworks are timed in float32 only")
-    tf, keras = _tensorflow(threads)
-    keras.utils.set_random_seed(seed)
-    x = input_data(shape, dtype, seed)
-    if layer == "conv":
-        model = keras.layers.Conv2D(shape.filters, shape.kernel, padding="same" if shape.padding else "valid")
-        if shape.padding not in (0, (shape.kernel - 1) // 2):
-            raise Unavailable(f"Keras has no symmetric padding {shape.padding} for kernel {shape.kernel}")
-    elif layer == "maxpool":
-        model = keras.layers.MaxPooling2D(POOL)
-    elif layer == "avgpool":
-        model = keras.layers.AveragePooling2D(POOL)
-    else:
-        model = keras.layers.Dense(shape.filters)
-    x = x.reshape(shape.n, -1) if layer == "linear" else x.transpose(0, 2, 3, 1).copy()
-    xt = tf.constant(x)
-    dout = tf.constant(np.random.default_rng(seed + 1).standard_normal(model(xt).shape).astype(dtype))
-
-    @tf.function
-    def compiled():
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            y = model(xt)
-        return tape.gradient(y, [xt, *model.trainable_variables], output_gradients=dout)
-
-    return compiled
-
-
 def make_step(layer: str, shape: Shape, impl: str, dtype: str, threads: int, seed: int = 0) -> Step:
     """The step for one cell; raises :class:`Unavailable` with the reason when it cannot run."""
     if impl in REFERENCE_IMPLS:
         return reference_step(layer, shape, impl, dtype, seed)
-    if impl == "torch":
-        return torch_step(layer, shape, dtype, threads, seed)
-    if impl == "keras":
-        return keras_step(layer, shape, dtype, threads, seed)
-    raise ValueError(f"make_step: impl must be one of {IMPLS}, got {impl!r}")
+    if impl not in frameworks.NAMES:
+        raise ValueError(f"make_step: impl must be one of {IMPLS}, got {impl!r}")
+    try:
+        framework = frameworks.load(impl)
+    except frameworks.FrameworkUnavailable as exc:
+        raise Unavailable(str(exc)) from exc
+    return framework.bench_step(layer, shape, dtype, threads, seed)
 
 
 # -- timing -----------------------------------------------------------------------

@@ -3,6 +3,8 @@ an import error in the project's own code is never mistaken for a missing framew
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from comparisons import frameworks
@@ -10,17 +12,22 @@ from tests.frameworks import unavailable
 
 
 def raising(exc):
-    def import_module(name):
+    def load():
         raise exc
-    return import_module
+    return load
+
+
+def with_load(monkeypatch, name: str, load) -> None:
+    """Make the registry's ``name`` entry load with ``load`` (as if its import failed)."""
+    monkeypatch.setitem(frameworks.REGISTRY, name, dataclasses.replace(frameworks.REGISTRY[name], load=load))
 
 
 @pytest.mark.parametrize("framework,missing", [("torch", "torch"), ("keras", "tensorflow"), ("keras", "keras.src")])
 def test_a_missing_framework_package_is_unavailable(monkeypatch, framework, missing):
-    monkeypatch.setattr(frameworks.importlib, "import_module", raising(ModuleNotFoundError("no", name=missing)))
+    with_load(monkeypatch, framework, raising(ModuleNotFoundError("no", name=missing)))
     monkeypatch.setattr(frameworks.importlib.util, "find_spec", lambda name: None)  # as if not installed
     with pytest.raises(frameworks.FrameworkUnavailable, match=f"{framework} is not installed here"):
-        frameworks.load_adapter(framework)
+        frameworks.load(framework)
 
 
 @pytest.mark.parametrize("error", [
@@ -29,18 +36,18 @@ def test_a_missing_framework_package_is_unavailable(monkeypatch, framework, miss
 ], ids=["name-from-installed-torch", "submodule-of-installed-torch"])
 def test_an_import_error_inside_an_installed_framework_is_raised_as_is(monkeypatch, error):
     """With torch installed, a name or submodule it lacks is an API change or a typo, not a missing torch."""
-    monkeypatch.setattr(frameworks.importlib, "import_module", raising(error))
+    with_load(monkeypatch, "torch", raising(error))
     monkeypatch.setattr(frameworks.importlib.util, "find_spec", lambda name: object())  # as if installed
     with pytest.raises(ImportError) as info:
-        frameworks.load_adapter("torch")
+        frameworks.load("torch")
     assert info.value is error
 
 
-def test_an_import_error_in_our_own_adapter_is_raised_as_is(monkeypatch):
+def test_an_import_error_in_our_own_framework_module_is_raised_as_is(monkeypatch):
     error = ImportError("cannot import name 'renamed' from 'comparisons.layouts'", name="comparisons.layouts")
-    monkeypatch.setattr(frameworks.importlib, "import_module", raising(error))
+    with_load(monkeypatch, "keras", raising(error))
     with pytest.raises(ImportError, match="renamed") as info:
-        frameworks.load_adapter("keras")
+        frameworks.load("keras")
     assert not isinstance(info.value, frameworks.FrameworkUnavailable) and info.value is error
 
 

@@ -194,7 +194,7 @@ def _pad_same(x: np.ndarray, padding: layouts.KerasPadding) -> np.ndarray:
 
 
 @pytest.mark.keras
-def test_keras_same_differs_from_symmetric_padding(keras_adapter):
+def test_keras_same_differs_from_symmetric_padding(keras_framework):
     """10x10 input, 3x3 kernel, stride 2: "same" pads (0, 1) per axis, symmetric padding 1 pads (1, 1).
 
     Both give a 5x5 output, with different values; the reference on the input padded by
@@ -216,7 +216,7 @@ def test_keras_same_differs_from_symmetric_padding(keras_adapter):
 @given(size=pairs(st.integers(1, 12), st.integers(1, 12)), kernel=pairs(dims, dims),
        stride=pairs(st.integers(1, 3), st.integers(1, 3)), dilation=pairs(st.integers(1, 2), st.integers(1, 2)),
        seed=st.integers(0, 2**16))
-def test_keras_same_padding_matches_keras(size, kernel, stride, dilation, seed, keras_adapter):
+def test_keras_same_padding_matches_keras(size, kernel, stride, dilation, seed, keras_framework):
     if max(stride) > 1:
         dilation = (1, 1)  # Keras Conv2D rejects strides > 1 with dilation_rate > 1
     padding = layouts.keras_same_padding(size, kernel, stride, dilation)
@@ -232,13 +232,13 @@ def test_keras_same_padding_matches_keras(size, kernel, stride, dilation, seed, 
 @pytest.mark.keras
 @settings(max_examples=20)  # one cached Keras model; 20 draws of the weights are plenty for a permutation
 @given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 3))
-def test_tutorial_cnn_reference_to_keras_to_reference(seed, batch, keras_adapter):
+def test_tutorial_cnn_reference_to_keras_to_reference(seed, batch, keras3):
     """Port the tutorial CNN's weights to Keras and back: same logits in Keras, identical weights back."""
     model = ref.Sequential(cases.build_layer(s, "im2col", np.float64, np.random.default_rng(seed))
                            for s in cases.tutorial_cnn_specs())
     x = np.random.default_rng(seed + 1).standard_normal((batch, 1, 28, 28))
     logits = model.forward(x)
-    keras_model = keras_adapter.build(cases.tutorial_cnn_specs(), (1, 28, 28), "float64")
+    keras_model = keras3.model.build(cases.tutorial_cnn_specs(), (1, 28, 28), "float64")
     keras_model.load(dict(model.params))
     keras_logits = np.asarray(keras_model(keras_model.to_keras(x)))
     assert harness.errors(keras_logits, logits)[1] < 1e-12

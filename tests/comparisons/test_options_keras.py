@@ -2,7 +2,7 @@
 
 Adaptive and global pooling and the cross-entropy options on random inputs are in the shared case
 matrix (``test_keras``, ``cnnref verify``; the mapping of the loss options is
-``keras_adapter.keras_cross_entropy``), with the adapter's reasons for what it skips. Here they run on
+``keras_framework.keras_cross_entropy``), with the adapter's reasons for what it skips. Here they run on
 inputs drawn from {0, 1}, where most windows hold tied maxima.
 """
 
@@ -46,7 +46,7 @@ def keras_pool(opt, x, dout, dtype):
 
 @pytest.mark.parametrize("opt", [o for o in POOL_OPTIONS if o.ties and o.layer != "AdaptiveAvgPool2d"],
                          ids=[o.id for o in POOL_OPTIONS if o.ties and o.layer != "AdaptiveAvgPool2d"])
-def test_keras_routes_tied_max_gradient_to_other_cells(opt, keras_adapter):
+def test_keras_routes_tied_max_gradient_to_other_cells(opt, keras_framework):
     """A porting difference pinned: same outputs and gradient totals, different cells. GlobalMaxPooling2D
     (``reduce_max``) splits a tie evenly among the tied cells; AdaptiveMaxPooling2D pools rows then columns
     (separable max pools), so its winner of a 2-D tie is not the row-major first."""

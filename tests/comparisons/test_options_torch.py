@@ -41,7 +41,7 @@ def torch_cross_entropy(opt, scores, target, weight, dloss):
     return loss.detach().numpy(), z.grad.numpy()
 
 
-def test_nothing_counted_matches_torch(torch_adapter):
+def test_nothing_counted_matches_torch(torch_framework):
     """All targets ignored: nan mean, zero gradient, in both."""
     opt = CrossEntropyOption("all-ignored", (3, 4), ignore=-100)
     scores = np.random.default_rng(0).standard_normal((3, 4))
@@ -78,7 +78,7 @@ POOL2D_TIES = [o for o in POOL2D_OPTIONS if o.ties]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opt", POOL_CASES, ids=[o.id for o in POOL_CASES])
-def test_adaptive_max_pool_ties_match_torch(opt, dtype, torch_adapter):
+def test_adaptive_max_pool_ties_match_torch(opt, dtype, torch_framework):
     x = opt.input(dtype)
     layer = getattr(adaptive, opt.layer)(**opt.kwargs)
     out = layer.forward(x)
@@ -95,7 +95,7 @@ def test_adaptive_max_pool_ties_match_torch(opt, dtype, torch_adapter):
 
 @pytest.mark.parametrize("opt", [o for o in POOL_OPTIONS if o.layer == "GlobalMaxPool2d" and o.ties],
                          ids=[o.id for o in POOL_OPTIONS if o.layer == "GlobalMaxPool2d" and o.ties])
-def test_global_max_pool_ties_follow_adaptive_max_pool_1(opt, torch_adapter):
+def test_global_max_pool_ties_follow_adaptive_max_pool_1(opt, torch_framework):
     import torch
 
     x = opt.input()
@@ -114,7 +114,7 @@ def test_global_max_pool_ties_follow_adaptive_max_pool_1(opt, torch_adapter):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("impl", ["loop", "im2col"])
 @pytest.mark.parametrize("opt", POOL2D_TIES, ids=[o.id for o in POOL2D_TIES])
-def test_pool2d_ties_match_torch(opt, impl, dtype, torch_adapter):
+def test_pool2d_ties_match_torch(opt, impl, dtype, torch_framework):
     """MaxPool2d with return_indices on tied windows: output, indices (exactly) and dx."""
     import torch
 

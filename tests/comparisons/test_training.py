@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from comparisons import training
-from comparisons.train_frameworks import make_trainer
+from comparisons.trainers import make_trainer
 from reference.data import load_dataset
 from tests.frameworks import import_or_skip
 from tests.reference.test_data import SHARED_MNIST, write_dataset
@@ -63,14 +63,14 @@ def assert_losses_close(ours, theirs, rtol, what):
 
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype,steps", [("float64", 300), ("float32", 200)])
-def test_adam_batch1_matches_torch(torch_adapter, train_data, dtype, steps):
+def test_adam_batch1_matches_torch(torch_framework, train_data, dtype, steps):
     ours = step_losses("reference", train_data, dtype, steps)
     theirs = step_losses("torch", train_data, dtype, steps)
     assert_losses_close(ours, theirs, RTOL[dtype], f"reference vs torch, Adam batch 1, {dtype}")
 
 
 @pytest.mark.torch
-def test_sgd_batch8_matches_torch(torch_adapter, train_data):
+def test_sgd_batch8_matches_torch(torch_framework, train_data):
     ours = step_losses("reference", train_data, "float64", 100, batch_size=8, optimizer="sgd", lr=0.05)
     theirs = step_losses("torch", train_data, "float64", 100, batch_size=8, optimizer="sgd", lr=0.05)
     assert_losses_close(ours, theirs, RTOL["float64"], "reference vs torch, SGD batch 8, float64")
@@ -141,7 +141,7 @@ def test_rejects_too_many_train_samples(tmp_path):
 
 
 @pytest.mark.torch
-def test_compare_table(tmp_path, capsys, torch_adapter):
+def test_compare_table(tmp_path, capsys, torch_framework):
     write_dataset(tmp_path / "d", n_train=64, n_test=8)
     out = tmp_path / "cmp.json"
     assert training.run(parse(["--data-dir", str(tmp_path / "d"), "--train-samples", "64", "--compare",

@@ -48,17 +48,19 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return b
 
 
-# name -> (odd layout of a, plain contiguous array with the odd array's values in the model's dtype);
-# ``negative`` reverses the values too, so its plain twin is the reversed copy
+# name -> (odd layout of a, plain contiguous array with the odd array's values); ``negative`` reverses the values
+# too, so its plain twin is the reversed copy. ``cast`` gives the other float dtype: a layer with a dtype
+# (``typed``) casts it back exactly, so its twin is the cast-back array in the model's dtype; a layer without one
+# computes in the dtype it is given, so its twin is the contiguous array of that dtype.
 LAYOUTS = {
-    "plain": lambda a, dt: (a, a),
-    "readonly": lambda a, dt: (_readonly(a), a),
-    "fortran": lambda a, dt: (np.asfortranarray(a), a),
-    "negative": lambda a, dt: (a[..., ::-1], a[..., ::-1].copy()),
-    "slice": lambda a, dt: (_slice(a), a),
-    "channels_last": lambda a, dt: (_channels_last(a), a),
-    "byteswap": lambda a, dt: (a.astype(a.dtype.newbyteorder()), a),
-    "cast": lambda a, dt: (a.astype(OTHER[dt]), a.astype(OTHER[dt]).astype(dt)),
+    "plain": lambda a, dt, typed: (a, a),
+    "readonly": lambda a, dt, typed: (_readonly(a), a),
+    "fortran": lambda a, dt, typed: (np.asfortranarray(a), a),
+    "negative": lambda a, dt, typed: (a[..., ::-1], a[..., ::-1].copy()),
+    "slice": lambda a, dt, typed: (_slice(a), a),
+    "channels_last": lambda a, dt, typed: (_channels_last(a), a),
+    "byteswap": lambda a, dt, typed: (a.astype(a.dtype.newbyteorder()), a),
+    "cast": lambda a, dt, typed: (a.astype(OTHER[dt]), a.astype(OTHER[dt]).astype(dt if typed else OTHER[dt])),
 }
 layouts = st.sampled_from(tuple(LAYOUTS))
 TYPED = (ref.Conv2d, ref.Linear, ref.BatchNorm2d)  # layers that cast their input to their dtype
@@ -95,14 +97,15 @@ def layout_run(case, impl: str, dtype: str, x_layout: str, dout_layout: str, par
     odd_params = {}
     for key in list(plain_model.params):
         # the plain model gets the same values (reversed by ``negative``, rounded by ``cast``), C-contiguous
-        odd_params[key], plain_value = LAYOUTS[param_layout](np.array(plain_model.params[key]), dtype)
+        odd_params[key], plain_value = LAYOUTS[param_layout](np.array(plain_model.params[key]), dtype, True)
         plain_model.params[key], odd_model.params[key] = plain_value, odd_params[key]
-    odd_x, plain_x = LAYOUTS[x_layout](x, dtype)
+    layers = plain_model.layers
+    odd_x, plain_x = LAYOUTS[x_layout](x, dtype, bool(layers) and isinstance(layers[0], TYPED))
     douts = []
 
     def dout_of(out):
         douts.append(LAYOUTS[dout_layout](np.random.default_rng(case.seed + 1).standard_normal(out.shape)
-                                          .astype(dtype), dtype))
+                                          .astype(dtype), dtype, bool(layers) and isinstance(layers[-1], TYPED)))
         return douts[0][0]
 
     snaps = {"x": _snapshot(odd_x), **{f"params[{k}]": _snapshot(v) for k, v in odd_params.items()}}
@@ -113,10 +116,8 @@ def layout_run(case, impl: str, dtype: str, x_layout: str, dout_layout: str, par
     if not np.array_equal(douts[0][0], douts[0][1], equal_nan=True) and dout_layout not in ("cast", "negative"):
         changed.append("dout")
     plain = _run(plain_model, plain_x, lambda out: douts[0][1])
-    typed = all(isinstance(layer, TYPED) for layer in plain_model.layers)
-    exact = typed or "cast" not in (x_layout, dout_layout)
     assert set(odd) == set(plain)
-    return changed, {key: (odd[key], plain[key]) for key in plain}, exact
+    return changed, {key: (odd[key], plain[key]) for key in plain}, True
 
 
 def bit_differences(results: dict) -> list[str]:
@@ -195,7 +196,7 @@ def test_cross_entropy_layouts(opt, data):
         # scores set the dtype of the computation: a cast changes the precision (covered for the dtype-less layers)
         castable = a.dtype.kind == "f" and name != "scores"
         layout = data.draw(layouts.filter(lambda lay, castable=castable: lay != "cast" or castable), label=name)
-        odd[name], plain[name] = LAYOUTS[layout](a, str(a.dtype))
+        odd[name], plain[name] = LAYOUTS[layout](a, str(a.dtype), True)
         if layout == "negative" and name in ("scores", "target") and a.ndim >= 2:
             # reversing the last axis of (N, C) scores permutes classes: keep values and layout together
             odd[name], plain[name] = _slice(a), a

@@ -109,7 +109,7 @@ def test_bad_padding_raises_clear_error(call, message):
 @pytest.mark.torch
 @pytest.mark.parametrize("mode,padding,ok", [("reflect", 2, True), ("reflect", 3, False), ("circular", 3, True),
                                              ("circular", 4, False), ("replicate", 5, True)])
-def test_padding_limits_are_torchs(mode, padding, ok, torch_adapter):
+def test_padding_limits_are_torchs(mode, padding, ok, torch_framework):
     """The reference refuses exactly what PyTorch refuses, on a 3x4 input."""
     import torch
 

@@ -123,7 +123,7 @@ def test_window_entirely_in_padding_is_refused(layer, shape, axis, impl):
 
 
 @pytest.mark.torch
-def test_torch_returns_minus_inf_for_a_window_entirely_in_padding(torch_adapter):
+def test_torch_returns_minus_inf_for_a_window_entirely_in_padding(torch_framework):
     """Why the reference refuses it: PyTorch's forward gives -inf (its backward is never run here: it can
     crash the process on the out-of-range index)."""
     import torch

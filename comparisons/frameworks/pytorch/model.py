@@ -1,4 +1,4 @@
-"""PyTorch side of the harness: the case's model as ``torch.nn`` modules, same parameters.
+"""PyTorch in the comparisons: the case's model as ``torch.nn`` modules, with the reference's parameters.
 
 Conventions bridged here: ``nn.Linear.weight`` is ``(out, in)`` (the reference's is
 ``(in, out)``); everything else is already channels-first and OIHW. Batch norm is PyTorch's
@@ -16,11 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cases import Case, LayerSpec
-from .layouts import linear_from_torch, linear_to_torch
+from comparisons.cases import Case, LayerSpec
 
-name = "torch"
-version = torch.__version__
+from ..layouts import linear_from_torch, linear_to_torch
 
 
 class MaskedDropout(nn.Module):
@@ -91,7 +89,7 @@ def _module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) ->
         return nn.Flatten()
     if s.kind == "linear":
         return nn.Linear(kw["in_features"], kw["out_features"], bias=kw["bias"], dtype=dtype)
-    raise ValueError(f"torch_adapter: unknown layer kind {s.kind!r}")
+    raise ValueError(f"frameworks.pytorch: unknown layer kind {s.kind!r}")
 
 
 def _to_torch(key: str, value: np.ndarray, module: nn.Module) -> np.ndarray:
@@ -133,7 +131,7 @@ def reference_case(case: Case) -> Case:
 def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
         dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
         masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
-    """See :class:`comparisons.harness.Adapter`."""
+    """See :class:`comparisons.frameworks.protocol.Framework`."""
     model = build(case, params, dtype, buffers, masks)
     xt = torch.from_numpy(x).requires_grad_(True)
     h, indices = xt, {}

@@ -1,0 +1,45 @@
+"""PyTorch's cross-entropy options as Keras losses (see :mod:`comparisons.frameworks.keras3` for the mapping)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+KERAS_REDUCTION = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
+
+
+def cross_entropy_reason(option) -> str | None:
+    """Why Keras cannot compute the cross-entropy ``option``, or None."""
+    if option.weight and (option.label_smoothing or option.target == "prob"):
+        return ("no Keras equivalent of class weights with label smoothing or probability targets: Keras weights "
+                "whole samples (sample_weight), PyTorch weights classes inside the smoothed / probability target")
+    return None
+
+
+def keras_cross_entropy(option, target: np.ndarray, weight: np.ndarray | None, dtype: str):
+    """``(loss object, y_true, sample_weight)`` computing the cross-entropy ``option``
+    (:class:`~comparisons.cases_options.CrossEntropyOption`) in Keras on class-last logits. ``target``:
+    class indices ``(N, d1, ...)`` or probabilities ``(N, C, d1, ...)`` in the reference layout. Raises
+    ValueError with :func:`cross_entropy_reason` when Keras has no equivalent."""
+    reason = cross_entropy_reason(option)
+    if reason is not None:
+        raise ValueError(f"keras_cross_entropy: {reason}")
+    weighted = "mean_with_sample_weight" if option.reduction == "mean" else option.reduction
+    if option.target == "prob":
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=option.label_smoothing,
+                                                    reduction=KERAS_REDUCTION[option.reduction], dtype=dtype)
+        return loss, np.moveaxis(target, 1, -1), None
+    counted = target != (-100 if option.ignore is None else option.ignore)
+    if option.label_smoothing:
+        n_classes = option.scores_shape[1]
+        onehot = np.eye(n_classes, dtype=dtype)[np.where(counted, target, 0)] * counted[..., None]
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=option.label_smoothing,
+                                                    reduction=weighted, dtype=dtype)
+        return loss, onehot, counted.astype(dtype)
+    if weight is None:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=option.ignore,
+                                                          reduction=KERAS_REDUCTION[option.reduction], dtype=dtype)
+        return loss, target, None
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=option.ignore,
+                                                      reduction=weighted, dtype=dtype)
+    return loss, target, np.where(counted, weight[np.where(counted, target, 0)], 0).astype(dtype)

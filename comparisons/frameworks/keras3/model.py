@@ -1,0 +1,282 @@
+"""Keras 3 (TensorFlow backend) side of the harness: the case's model as Keras layers, same parameters.
+
+Keras is channels-last, so every array crosses :mod:`comparisons.layouts` on the way in
+and on the way out: inputs and ``dout`` NCHW -> NHWC, conv kernels OIHW -> HWIO, dense
+rows after a Flatten from ``C, H, W`` to ``H, W, C`` order; results back the other way.
+Convolution padding is Keras' ``padding="same"`` when the reference's ``((top, bottom), (left,
+right))`` equals what "same" pads (``layouts.keras_same_padding``, at any stride), else explicit
+(``ZeroPadding2D`` + ``padding="valid"``); ``padding_mode="reflect"`` is ``keras.ops.pad(mode=
+"reflect")`` in a layer (:class:`ReflectionPadding2D`; Keras has no such layer); ``"replicate"``
+and ``"circular"`` gather the border cells (:class:`SlicePadding2D`: TensorFlow's pad has no edge or
+wrap mode). Max pooling pads
+with ``-inf``, which zero padding cannot express: it is run with ``padding="same"`` (TensorFlow
+ignores the padded cells) when "same" has the reference's windows (also under ``ceil_mode``), else
+as ``keras.ops.pad`` with ``-inf`` in a layer (:class:`ConstantPadding2D`, the ``ceil_mode``
+overhang included) and "valid" pooling, what a user porting the model would write. Average
+pooling pads with ``ZeroPadding2D`` (padded zeros counted, ``count_include_pad=True``), or is
+"same" pooling (TensorFlow divides by the cells inside the
+input) when that has the reference's windows and divisors.
+
+Batch norm: Keras' ``momentum`` is the weight of the old running value (``1 - momentum`` of the
+reference and PyTorch), its ``epsilon`` is ``eps``, and it folds the *biased* batch variance into
+the moving variance, so the reference runs with ``unbiased_running_var=False`` against Keras
+(:func:`reference_case`). TensorFlow's ``LeakyRelu`` op takes its slope as a float32 attribute, so
+in float64 too Keras multiplies by ``float32(negative_slope)`` (0.01 -> 0.009999999776482582); the
+reference is given that slope, so both compute the same function. The model runs with
+``training=True`` unless the case is in eval mode.
+Dropout in training mode applies the reference's keep-mask (``x * mask / (1 - rate)``, what
+``keras.layers.Dropout`` computes with its own mask); in inference mode it is ``keras.layers.Dropout``.
+
+Cross-entropy options (:func:`keras_cross_entropy`), the class axis moved last (Keras' TensorFlow
+backend supports only ``axis=-1``):
+- class indices, no smoothing: ``SparseCategoricalCrossentropy(from_logits=True, ignore_class=...)``;
+  its mean (``"sum_over_batch_size"``) divides by the non-ignored count, as PyTorch's. Class
+  weights: ``sample_weight = weight[target]`` with ``reduction="mean_with_sample_weight"``
+  (divides by the summed sample weights, as PyTorch's weighted mean).
+- class indices with smoothing: one-hot targets and ``CategoricalCrossentropy(label_smoothing=ls)``
+  (the sparse loss has no ``label_smoothing``); ignored positions get ``sample_weight`` 0 and the
+  mean ``"mean_with_sample_weight"``. Keras smooths ``y * (1 - ls) + ls / C``, PyTorch's formula.
+- probabilities: ``CategoricalCrossentropy(label_smoothing=ls)``, mean over the positions.
+- no equivalent: class weights together with label smoothing or with probability targets (Keras
+  weights a whole sample; PyTorch weights each class inside the smoothed / probability target).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from comparisons.cases import Case, LayerSpec
+from reference.conv import conv_pads
+from reference.windows import output_size, overhang
+
+from .. import layouts
+from .capability import Shape, _adaptive_size, _conv_geometry, _hwc, _pool_geometry, _pool_windows, _reason, _walk
+from .layers import ConstantPadding2D, FixedMaskDropout, ReflectionPadding2D, SlicePadding2D
+from .losses import keras_cross_entropy
+
+tf.get_logger().setLevel("ERROR")
+
+
+class KerasModel:
+    """The layers of a case in Keras (channels-last) and where each reference parameter lives.
+
+    Call it on an NHWC (or ``(N, D)``) tensor. :meth:`load` assigns reference-layout parameters,
+    :meth:`param_from_keras` turns a Keras-layout parameter (or its gradient) back, :meth:`export`
+    returns every parameter in the reference layout.
+    """
+
+    def __init__(self, specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> None:
+        self.sample_shape = tuple(sample_shape)
+        self.layers: list[keras.Layer] = []
+        self.owners: dict[int, keras.Layer] = {}  # spec index -> the layer holding "i.weight"/"i.bias"
+        self.dense_features: dict[int, Shape] = {}  # linear index -> (C, H, W) its input was flattened from
+        self.dropouts: dict[int, tuple[FixedMaskDropout, Shape | None]] = {}  # index -> layer, flattened from
+        flat_from = None
+        for i, s, in_shape, _ in _walk(specs, sample_shape):
+            reason = _reason(s, in_shape)
+            if reason is not None:
+                raise ValueError(f"frameworks.keras3: layer {i} ({s.kind}) cannot be built: {reason}")
+            self.layers += self._layers(s, dtype, in_shape)
+            if s.kind in ("conv", "linear", "batchnorm"):
+                self.owners[i] = self.layers[-1]
+            if s.kind == "dropout":
+                self.dropouts[i] = (self.layers[-1], flat_from if len(in_shape) == 1 else None)
+            if s.kind == "flatten" and len(in_shape) == 3:
+                flat_from = in_shape
+            if s.kind == "linear":
+                if flat_from is not None:
+                    self.dense_features[i] = flat_from
+                flat_from = None
+        self.out_flat_from = flat_from  # the output is a channels-last Flatten of this (C, H, W) map
+        self(tf.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # creates the weights
+
+    @staticmethod
+    def _layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+        """The Keras layers computing one reference layer on a per-sample input of ``in_shape``, channels-last."""
+        kw = s.kwargs
+        fmt = {"data_format": "channels_last", "dtype": dtype}
+        if s.kind == "conv":
+            kernel, stride, dilation = _conv_geometry(s)
+            pads = conv_pads(kw["padding"], kernel, stride, dilation)
+            mode = kw.get("padding_mode", "zeros")
+            same = mode == "zeros" and pads == layouts.keras_same_padding(in_shape[1:], kernel, stride, dilation)
+            if same or pads == ((0, 0), (0, 0)):
+                pad = []
+            elif mode == "reflect":
+                pad = [ReflectionPadding2D(pads, dtype=dtype)]
+            elif mode in ("replicate", "circular"):
+                pad = [SlicePadding2D(pads, mode, dtype=dtype)]
+            else:
+                pad = [keras.layers.ZeroPadding2D(pads, **fmt)]
+            geometry = {"strides": kw["stride"], "padding": "same" if same else "valid",
+                        "dilation_rate": kw["dilation"], "use_bias": kw["bias"], **fmt}
+            groups = kw.get("groups", 1)
+            if groups > 1 and groups == kw["in_channels"]:  # depthwise: DepthwiseConv2D, kernel (kh, kw, C, m)
+                return pad + [keras.layers.DepthwiseConv2D(kw["kernel_size"], depth_multiplier=kw["out_channels"]
+                                                           // groups, **geometry)]
+            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], groups=groups, **geometry)]
+        if s.kind in ("avgpool", "maxpool"):
+            kernel, stride, padding = _pool_geometry(s)
+            plan = _pool_windows(s, in_shape[1:])[0]  # not None: _reason checked it
+            pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(padding), **fmt)] if plan == "zeropad" else []
+            if plan == "infpad":
+                out = output_size(in_shape[1:], kernel, stride, padding, (1, 1), "frameworks.keras3",
+                                  kw.get("ceil_mode", False))
+                extra = overhang(in_shape[1:], kernel, stride, padding, (1, 1), out)
+                pads = tuple((p, p + e) for p, e in zip(padding, extra, strict=True))
+                pad = [ConstantPadding2D(pads, -np.inf, dtype=dtype)]
+            pool = keras.layers.AveragePooling2D if s.kind == "avgpool" else keras.layers.MaxPooling2D
+            return pad + [pool(kernel, stride, padding="same" if plan == "same" else "valid", **fmt)]
+        if s.kind == "adaptiveavgpool":
+            return [keras.layers.AdaptiveAveragePooling2D(_adaptive_size(s, in_shape[1:]), **fmt)]
+        if s.kind == "adaptivemaxpool":
+            return [keras.layers.AdaptiveMaxPooling2D(_adaptive_size(s, in_shape[1:]), **fmt)]
+        if s.kind == "globalmaxpool":
+            return [keras.layers.GlobalMaxPooling2D(**fmt)]
+        if s.kind == "globalavgpool":
+            return [keras.layers.GlobalAveragePooling2D(**fmt)]
+        if s.kind == "batchnorm":
+            # Keras' momentum weighs the old moving value: 1 - PyTorch's (see the module docstring)
+            return [keras.layers.BatchNormalization(axis=-1, momentum=1.0 - kw["momentum"], epsilon=kw["eps"],
+                                                    dtype=dtype)]
+        if s.kind == "dropout":
+            return [FixedMaskDropout(kw["p"], dtype=dtype)]
+        if s.kind == "relu":
+            return [keras.layers.ReLU(dtype=dtype)]
+        if s.kind == "leakyrelu":
+            return [keras.layers.LeakyReLU(negative_slope=kw["negative_slope"], dtype=dtype)]
+        if s.kind in ("sigmoid", "tanh"):
+            return [keras.layers.Activation(s.kind, dtype=dtype)]
+        if s.kind == "flatten":
+            return [keras.layers.Flatten(**fmt)]
+        return [keras.layers.Dense(kw["out_features"], use_bias=kw["bias"], dtype=dtype)]
+
+    def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The layers on ``x``; ``training`` as Keras' (batch statistics and masks when True)."""
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+    def set_masks(self, masks: dict[int, np.ndarray]) -> None:
+        """Give each dropout layer (by spec index) its keep-mask, converted from the reference layout."""
+        for i, mask in masks.items():
+            layer, flat_from = self.dropouts[i]
+            layer.keep_mask = layouts.flat_chw_to_hwc(mask, chw=flat_from) if flat_from else self.to_keras(mask)
+
+    # -- layouts -------------------------------------------------------------
+    @staticmethod
+    def to_keras(x: np.ndarray) -> np.ndarray:
+        """Batched input or input gradient: NCHW -> NHWC; ``(N, D)`` unchanged."""
+        return layouts.nchw_to_nhwc(x) if x.ndim == 4 else x
+
+    @staticmethod
+    def from_keras(x: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_keras`."""
+        return layouts.nhwc_to_nchw(x) if x.ndim == 4 else x
+
+    def out_to_keras(self, a: np.ndarray) -> np.ndarray:
+        """The model's output (or its gradient ``dout``) in reference layout -> Keras layout."""
+        if self.out_flat_from is not None:
+            return layouts.flat_chw_to_hwc(a, chw=self.out_flat_from)
+        return self.to_keras(a)
+
+    def out_from_keras(self, a: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`out_to_keras`."""
+        if self.out_flat_from is not None:
+            return layouts.flat_hwc_to_chw(a, hwc=_hwc(self.out_flat_from))
+        return self.from_keras(a)
+
+    @staticmethod
+    def _variables(layer: keras.Layer) -> dict[str, keras.Variable]:
+        """A Keras layer's variables under the reference's names (parameters, then batch norm's buffers)."""
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.moving_mean,
+                    "running_var": layer.moving_variance}
+        return {"weight": layer.kernel, **({"bias": layer.bias} if layer.bias is not None else {})}
+
+    def _variable(self, key: str) -> keras.Variable:
+        index, pname = key.split(".", 1)
+        return self._variables(self.owners[int(index)])[pname]
+
+    def param_to_keras(self, key: str, value: np.ndarray) -> np.ndarray:
+        """A reference parameter (``"0.weight"`` OIHW or ``(in, out)``, biases) in Keras' layout."""
+        index, pname = key.split(".", 1)
+        layer = self.owners[int(index)]
+        if pname == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
+            return layouts.oihw_to_keras_depthwise(value, value.shape[0] // layer.depth_multiplier)
+        if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
+            return layouts.oihw_to_hwio(value)
+        if pname == "weight" and int(index) in self.dense_features:
+            return layouts.dense_rows_chw_to_hwc(value, chw=self.dense_features[int(index)])
+        return value
+
+    def param_from_keras(self, key: str, value: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`param_to_keras`."""
+        index, pname = key.split(".", 1)
+        layer = self.owners[int(index)]
+        if pname == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
+            return layouts.keras_depthwise_to_oihw(value)
+        if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
+            return layouts.hwio_to_oihw(value)
+        if pname == "weight" and int(index) in self.dense_features:
+            return layouts.dense_rows_hwc_to_chw(value, hwc=_hwc(self.dense_features[int(index)]))
+        return value
+
+    def load(self, params: dict[str, np.ndarray]) -> list[keras.Variable]:
+        """Assign reference-layout ``params``; returns their Keras variables in the same order."""
+        variables = []
+        for key, value in params.items():
+            variable = self._variable(key)
+            variable.assign(self.param_to_keras(key, value))
+            variables.append(variable)
+        return variables
+
+    def export(self) -> dict[str, np.ndarray]:
+        """Every parameter back in the reference layout, keyed as the reference model's (``"0.weight"``)."""
+        keys = [f"{i}.{p}" for i, layer in self.owners.items() for p in self._variables(layer)
+                if p in ("weight", "bias")]
+        return {key: self.param_from_keras(key, np.asarray(self._variable(key).numpy())) for key in keys}
+
+
+@functools.lru_cache(maxsize=256)
+def build(specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> KerasModel:
+    """The Keras model of ``specs`` for per-sample input ``sample_shape``, built once per process."""
+    return KerasModel(specs, sample_shape, dtype)
+
+
+def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
+        dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
+        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
+    """See :class:`comparisons.harness.Adapter`; every result is converted back to the reference layout."""
+    option, loss_args = case.loss_option, loss_args or {}
+    model = build(case.specs, tuple(x.shape[1:]), dtype)
+    variables = model.load(params)
+    model.load(buffers or {})
+    model.set_masks(masks or {})
+    xk = tf.constant(model.to_keras(x))
+    with tf.GradientTape() as tape:
+        tape.watch(xk)
+        out = model(xk, training=not case.eval_mode)
+        if labels is not None and option is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)(labels, out)
+        elif labels is not None:
+            loss_fn, y_true, sample_weight = keras_cross_entropy(option, labels, loss_args["weight"], dtype)
+            logits = tf.transpose(out, (0, 2, 1)) if out.shape.rank == 3 else out  # classes last (NHWC already)
+            loss = loss_fn(y_true, logits, sample_weight=sample_weight)
+    results = {"forward": model.out_from_keras(out.numpy())}
+    if labels is not None:
+        results["loss"] = loss.numpy()
+        dloss = tf.constant(loss_args.get("dloss", 1.0), dtype=dtype)
+        grads = tape.gradient(loss, [xk, *variables], output_gradients=dloss)
+    else:
+        grads = tape.gradient(out, [xk, *variables], output_gradients=tf.constant(model.out_to_keras(dout)))
+    results["dx"] = model.from_keras(grads[0].numpy())
+    for key, grad in zip(params, grads[1:], strict=True):
+        results[key] = model.param_from_keras(key, grad.numpy())
+    for key in buffers or {}:
+        results[key] = np.asarray(model._variable(key).numpy())
+    return results

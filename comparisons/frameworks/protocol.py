@@ -1,0 +1,60 @@
+"""What a framework module provides: the :class:`Framework` record every consumer reads.
+
+The harness (:func:`comparisons.harness.compare`), ``cnnref verify``, ``train``, ``bench`` and the tests reach a
+framework only through this record, from :func:`comparisons.frameworks.load`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+OPTIMIZERS = ("adam", "sgd")
+ADAM_EPS = 1e-8  # every trainer's Adam epsilon: PyTorch's default (Keras' is 1e-7, so Keras is given this one)
+
+
+class Trainer(Protocol):
+    """One training step of a case's model, channels-first numpy in and out.
+
+    ``step(x (N, C, H, W), y (N,)) -> (loss, correct)``: one optimizer update, the batch's mean cross-entropy
+    before it and how many of the batch were classified right; ``predict(x) -> scores (N, classes)``.
+    """
+
+    name: str
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A framework behind one interface.
+
+    - ``name``, ``version``; ``versions``: every package version worth reporting (a backend's too).
+    - ``unsupported(case) -> str | None``: why the framework cannot express a case, or None.
+    - ``reference_case(case) -> Case``: the case with the reference's documented convention switches set to the
+      framework's (Keras: ``unbiased_running_var=False`` in batch norm).
+    - ``run(case, params, x, dtype, dout, labels, buffers=None, masks=None, loss_args=None) -> dict``: forward
+      and backward of the case's model built with the reference's parameters; every quantity in the reference
+      layout (keys: ``forward``, ``dx``, each parameter key ``"0.weight"``, each buffer key, ``"i.indices"``,
+      ``loss``). See :func:`comparisons.harness.compare` for the arguments.
+    - ``trainer(case, params, dtype, optimizer, lr) -> Trainer``.
+    - ``reference_adam``: the :class:`reference.optim.Adam` options that compute this framework's Adam (Keras:
+      ``{"eps_hat": True}``, eps before the bias correction); empty when it is PyTorch's.
+    - ``bench_step(layer, shape, dtype, threads, seed) -> step``: a zero-argument forward + backward of the
+      benchmarked layer (``comparisons.bench``), or :class:`comparisons.bench.measure.Unavailable`.
+    """
+
+    name: str
+    version: str
+    unsupported: Callable
+    reference_case: Callable
+    run: Callable
+    trainer: Callable
+    bench_step: Callable
+    versions: dict[str, str] = field(default_factory=dict)
+    reference_adam: dict = field(default_factory=dict)

@@ -1,0 +1,26 @@
+"""PyTorch (``torch.nn`` on the CPU): :mod:`.model` builds and runs a case's model with the reference's
+parameters, :mod:`.trainer` trains it, :mod:`.timing` times a layer. Nothing here imports torch until
+``ENTRY.load()``."""
+
+from __future__ import annotations
+
+from comparisons.frameworks import Entry
+
+
+def _environment(purpose: str) -> dict[str, tuple[str, str]]:
+    """PyTorch reads no environment setting that matters here (threads are set per use, in :mod:`.timing`)."""
+    return {}
+
+
+def _load():
+    import torch
+
+    from ..protocol import Framework
+    from . import model, timing, trainer
+
+    return Framework(name="torch", version=torch.__version__, versions={"torch": torch.__version__},
+                     unsupported=model.unsupported, reference_case=model.reference_case, run=model.run,
+                     trainer=trainer.TorchTrainer, bench_step=timing.bench_step)
+
+
+ENTRY = Entry("torch", ("torch",), _environment, _load)
