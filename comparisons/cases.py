@@ -297,7 +297,7 @@ def vgg_cases() -> list[Case]:
                  tags=_tags(True, mode == "eval")) for n, mode in enumerate(("train", "eval"))]
 
 
-# -- issue 10: every option the frameworks expose ---------------------------------------
+# -- every option the frameworks expose ------------------------------------------------
 def _conv_option_case(layer: str, cid: str, shape, seed: int, **kwargs) -> Case:
     """One Conv2d case with 3 -> 4 channels and the given options (stride and dilation default to 1)."""
     kw = {"in_channels": shape[-3], "out_channels": 4, "stride": 1, "dilation": 1, "bias": True, **kwargs}
@@ -383,7 +383,7 @@ def loss_option_cases() -> list[Case]:
 
 
 def option_cases() -> list[Case]:
-    """Every issue-10 option case."""
+    """Every option case (cross-entropy, pooling, adaptive and global pooling options)."""
     return conv_padding_cases() + conv_padding_mode_cases() + pool_option_cases() + loss_option_cases()
 
 

@@ -1,4 +1,4 @@
-"""The option configurations of issue 10 (cross-entropy options, pooling options, adaptive and global pooling).
+"""The option configurations (cross-entropy options, pooling options, adaptive and global pooling).
 
 Data only, plus the seeded arrays each configuration runs on. The shared case matrix
 (``cases.py``) turns them into cases; the reference tests and the tie-rule tests read them

@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
         "numpy": np.__version__,
         "blas": blas_info(),
         "frameworks": _framework_versions(args.impls),
+        # the environment each framework was imported with (comparisons.frameworks: chosen per purpose)
+        "framework_settings": {name: {v: os.environ.get(v) for v in frameworks.entry(name).environment("time")}
+                               for name in frameworks.NAMES if name in args.impls},
         "matmul_size": matmul_size,
         "matmul_gflops": matmul_gflops,
         "load_before": load_before,

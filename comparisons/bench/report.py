@@ -45,7 +45,7 @@ def derived(timings: list[Timing], matmul_gflops: float) -> list[dict]:
 
 
 def targets(rows: list[dict]) -> list[dict]:
-    """The issue's targets, each with the measured figure and whether it is met."""
+    """The speed targets, each with the measured figure and whether it is met."""
     key = {"speedup": "speedup_over_loop", "ratio": "ratio_to_torch", "fraction": "matmul_fraction"}
     found = {(r["layer"], r["shape"], r["dtype"], r["impl"]): r for r in rows}
     out = []
