@@ -36,7 +36,9 @@ from .kinds import reduction_length
 
 @dataclass(frozen=True)
 class Record:
-    """One compared quantity; the JSON report is a list of these as dicts."""
+    """One compared quantity; the JSON report is a list of these as dicts. A quantity the framework does not compute
+    (a gradient, for a forward-only runtime) is a record with ``applicable=False`` and ``passed=None``: listed, not
+    counted as a pass or a failure."""
 
     layer: str
     config: str
@@ -45,10 +47,11 @@ class Record:
     framework_version: str
     dtype: str
     quantity: str
-    max_abs_err: float
-    max_rel_err: float
+    max_abs_err: float | None
+    max_rel_err: float | None
     tol: float
-    passed: bool
+    passed: bool | None
+    applicable: bool = True  # False: the framework computes no such quantity (forward-only); passed is None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,6 +197,14 @@ def quantity_name(key: str, case: Case) -> str:
     return key.split(".", 1)[1] if len(case.specs) == 1 and "." in key else key
 
 
+def skip_reason(framework: Framework, case: Case, dtype: str) -> str | None:
+    """Why ``framework`` cannot run ``case`` in ``dtype`` (its ``unsupported`` or ``dtype_reason``), or None."""
+    return framework.unsupported(case) or framework.dtype_reason(case, dtype)
+
+
+GRADIENT_QUANTITIES = ("dx",)  # besides every parameter key: what a forward-only framework does not compute
+
+
 def compare(case: Case, impl: str, dtype: str, framework: Framework) -> list[Record]:
     """Run ``case`` in the reference (``impl``) and in ``framework``; one Record per quantity.
 
@@ -207,7 +218,12 @@ def compare(case: Case, impl: str, dtype: str, framework: Framework) -> list[Rec
                          buffers=run.buffers, masks=masks, loss_args=run.loss_args)
     tol = tolerance(dtype, run.reduction_length)
     records = []
+    gradient_keys = {*GRADIENT_QUANTITIES, *run.params}
     for key, mine in run.results.items():
+        if not framework.gradients and key in gradient_keys:
+            records.append(Record(case.layer, f"{case.id}: {case.config}", impl, framework.name, framework.version,
+                                  dtype, quantity_name(key, case), None, None, tol, None, False))
+            continue
         other = np.asarray(theirs[key])
         if case.single and other.shape != mine.shape and other.shape[1:] == mine.shape:
             other = other[0]

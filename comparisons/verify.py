@@ -53,12 +53,21 @@ def verify(names, layers=None, progress=True):
 
             triples = tqdm(triples, desc=f"verify {framework}", unit="case", file=sys.stderr, leave=False)
         for case, impl, dtype in triples:
-            reason = adapter.unsupported(case)
+            reason = harness.skip_reason(adapter, case, dtype)
             if reason:
                 skipped[framework][reason] += 1
                 continue
             records.extend(harness.compare(case, impl, dtype, adapter))
     return records, skipped
+
+
+def not_applicable(records) -> dict[str, int]:
+    """framework -> how many of its records are not applicable (quantities it does not compute)."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in records:
+        if not r.applicable:
+            counts[r.framework] += 1
+    return dict(counts)
 
 
 def _err_over_tol(r) -> float:
@@ -69,9 +78,12 @@ def _err_over_tol(r) -> float:
 
 
 def summarize(records, by_quantity: bool):
-    """Rows grouped by layer, framework, dtype, impl (and quantity): worst errors, pass count."""
+    """Rows grouped by layer, framework, dtype, impl (and quantity): worst errors, pass count (records that are not
+    applicable, gradients of a forward-only framework, are counted apart: :func:`not_applicable`)."""
     groups = defaultdict(list)
     for r in records:
+        if not r.applicable:
+            continue
         key = (r.layer, r.framework, r.dtype, r.impl) + ((r.quantity,) if by_quantity else ())
         groups[key].append(r)
     rows = []
@@ -99,8 +111,11 @@ def run(args: argparse.Namespace) -> int:
     records, skipped = verify(args.framework or list(frameworks.NAMES), args.layer)
     rows = summarize(records, args.all_rows)
     print(format_table(rows, args.all_rows))
-    failed = [r for r in records if not r.passed]
-    print(f"\n{len(records)} records, {len(records) - len(failed)} passed, {len(failed)} failed "
+    compared = [r for r in records if r.applicable]
+    failed = [r for r in compared if not r.passed]
+    for framework, count in not_applicable(records).items():
+        print(f"not applicable: {count} {framework} record(s) of gradients (it computes the forward pass only)")
+    print(f"\n{len(compared)} records, {len(compared) - len(failed)} passed, {len(failed)} failed "
           f"({len({(r.layer, r.config) for r in records})} configurations)")
     for framework, reasons in skipped.items():
         for reason, count in reasons.items():

@@ -3,7 +3,8 @@
 Each framework is one subpackage of this package holding everything about it (:mod:`.protocol` lists what):
 what it cannot express and why, building its model from the reference's parameters, forward and backward,
 a training step, a benchmark step, its version and settings, the layout conversions it needs. The
-subpackage's ``__init__`` is light (no framework import): it declares an :class:`Entry`, and ``load()``
+subpackage's ``__init__`` is light (no framework import): it declares its :class:`Entry` records in ``ENTRIES`` (one
+per registry name: a subpackage may serve several, e.g. one runtime with two settings), and ``load()``
 imports the framework and returns a :class:`~.protocol.Framework`. Adding a framework = one subpackage and
 one line in :data:`_SUBPACKAGES`. Nothing outside this package (and the audit probes that probe a framework
 directly) imports a framework.
@@ -58,8 +59,8 @@ class Entry:
 _prepared: dict[str, str] = {}  # framework -> the purpose its settings were set for in this process
 REGISTRY: dict[str, Entry] = {}
 for _module in _SUBPACKAGES:
-    _entry = importlib.import_module(_module).ENTRY
-    REGISTRY[_entry.name] = _entry
+    for _entry in importlib.import_module(_module).ENTRIES:
+        REGISTRY[_entry.name] = _entry
 NAMES = tuple(REGISTRY)
 
 

@@ -45,6 +45,10 @@ class Framework:
     - ``trainer(case, params, dtype, optimizer, lr) -> Trainer``.
     - ``reference_adam``: the :class:`reference.optim.Adam` options that compute this framework's Adam (Keras:
       ``{"eps_hat": True}``, eps before the bias correction); empty when it is PyTorch's.
+    - ``gradients``: False for a forward-only runtime (ONNX Runtime): its records of gradients are "not
+      applicable" (:attr:`comparisons.harness.Record.applicable`), never silently left out.
+    - ``dtype_reason(case, dtype) -> str | None``: why the framework cannot run ``case`` in ``dtype`` (a runtime
+      without float64 kernels for a layer), or None.
     - ``bench_step(layer, shape, dtype, threads, seed) -> step``: a zero-argument forward + backward of the
       benchmarked layer (``comparisons.bench``), or :class:`comparisons.bench.measure.Unavailable`.
     """
@@ -58,3 +62,5 @@ class Framework:
     bench_step: Callable
     versions: dict[str, str] = field(default_factory=dict)
     reference_adam: dict = field(default_factory=dict)
+    gradients: bool = True
+    dtype_reason: Callable = lambda case, dtype: None

@@ -1,7 +1,7 @@
 """Keras 3 on its TensorFlow backend: :mod:`.capability` (what Keras can express, its conventions),
 :mod:`.layers` (the layers Keras lacks), :mod:`.losses` (PyTorch's cross-entropy options in Keras),
 :mod:`.model` (a case's model with the reference's parameters, run with ``tf.GradientTape``), :mod:`.trainer`,
-:mod:`.timing`. Nothing here imports Keras until ``ENTRY.load()``."""
+:mod:`.timing`. Nothing here imports Keras until its entry's ``load()``."""
 
 from __future__ import annotations
 
@@ -31,4 +31,4 @@ def _load():
                      reference_adam={"eps_hat": True})  # Keras' Adam adds eps before the bias correction
 
 
-ENTRY = Entry("keras", ("keras", "tensorflow"), _environment, _load)
+ENTRIES = (Entry("keras", ("keras", "tensorflow"), _environment, _load),)

@@ -1,6 +1,6 @@
 """PyTorch (``torch.nn`` on the CPU): :mod:`.model` builds and runs a case's model with the reference's
 parameters, :mod:`.trainer` trains it, :mod:`.timing` times a layer. Nothing here imports torch until
-``ENTRY.load()``."""
+its entry's ``load()``."""
 
 from __future__ import annotations
 
@@ -23,4 +23,4 @@ def _load():
                      trainer=trainer.TorchTrainer, bench_step=timing.bench_step)
 
 
-ENTRY = Entry("torch", ("torch",), _environment, _load)
+ENTRIES = (Entry("torch", ("torch",), _environment, _load),)
