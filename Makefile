@@ -25,7 +25,7 @@ fuzz: $(STAMP)
 		-n 2 -p no:cacheprovider --hypothesis-show-statistics
 
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks/ --benchmark-only --benchmark-autosave -p no:cacheprovider
+	$(PY) -m pytest benchmarks/ --benchmark-only --benchmark-autosave -p no:cacheprovider $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check reference comparisons tests benchmarks

@@ -2,7 +2,9 @@
 
 Run with ``make bench`` (``pytest benchmarks/ --benchmark-only --benchmark-autosave``);
 ``make test`` never collects this directory (``testpaths = ["tests"]``).
-``CNNREF_BENCH_THREADS`` (default 2) sets the threads of numpy's BLAS, PyTorch and TensorFlow.
+``CNNREF_BENCH_THREADS`` (default 2) sets the threads of numpy's BLAS, PyTorch and TensorFlow;
+``CNNREF_BENCH_LABEL`` names the run. Both are stored in pytest-benchmark's machine info, so
+``pytest-benchmark compare`` shows them. ``make bench ARGS="-k conv"`` passes pytest arguments through.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import pytest
 from comparisons.bench.blas import blas_info, set_blas_threads
 
 THREADS = int(os.environ.get("CNNREF_BENCH_THREADS", "2"))
+LABEL = os.environ.get("CNNREF_BENCH_LABEL", "")
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """The run's thread count, label and numpy BLAS in every saved benchmark file."""
+    machine_info["cnnref"] = {"threads": THREADS, "label": LABEL, "blas": blas_info()}
 
 
 @pytest.fixture(scope="session", autouse=True)

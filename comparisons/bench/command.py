@@ -18,7 +18,7 @@ import numpy as np
 from comparisons import frameworks
 
 from .blas import blas_info, set_blas_threads
-from .measure import IMPLS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
+from .measure import IMPLS, LOOP_ROUNDS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
 from .profile import PROFILE_SHAPES, conv_phases
 from .report import targets, threads_warning, write
 from .shapes import DTYPES, LAYERS, SHAPES
@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     parser.add_argument("--rounds", type=positive_int, default=None, help="samples per cell (default 9, quick 7)")
+    parser.add_argument("--label", help="a name for this run, stored in the report and shown by --compare")
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="BENCH_JSON",
+                        help="compare these bench.json files (the first is the baseline) instead of timing: writes "
+                             "compare.md, compare.json and compare.png into --out; exit 1 when a cell is slower")
+    parser.add_argument("--min-effect", type=float, default=0.10,
+                        help="with --compare: the smallest change called faster or slower (default 0.10: 10%%)")
 
 
 def _framework_versions(impls: list[str]) -> dict[str, str]:
@@ -88,11 +94,13 @@ def measure_all(layers, shapes, impls, dtypes, threads, rounds, min_sample_s, lo
                     except Unavailable as exc:
                         cell.skipped = str(exc)
                 if steps:
-                    samples = time_steps(steps, rounds, min_sample_s, {"loop": min(rounds, 3)})
+                    samples = time_steps(steps, rounds, min_sample_s, {"loop": min(rounds, LOOP_ROUNDS)})
                     for impl, times in samples.items():
                         cells[impl].median_s = float(np.median(times))
                         cells[impl].min_s = float(np.min(times))
                         cells[impl].samples = len(times)
+                        cells[impl].calls_per_sample = times.calls
+                        cells[impl].times = [float(t) for t in times]
                 timings.extend(cells.values())
                 if progress is not None:
                     progress.update(1)
@@ -100,6 +108,10 @@ def measure_all(layers, shapes, impls, dtypes, threads, rounds, min_sample_s, lo
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        from .compare import run_compare
+
+        return run_compare(args.compare, args.out, args.min_effect)
     quick = args.quick
     rounds = args.rounds if args.rounds is not None else (7 if quick else 9)
     dtypes = ["float32"] if quick else list(DTYPES)
@@ -130,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     # the matmul rate again at the end: the report uses the larger of the two readings
     matmul_gflops = max(matmul_gflops, matmul_rate(matmul_size, rounds))
     meta = {
+        "label": args.label,
         "quick": quick,
         "rounds": rounds,
         "threads": args.threads,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from .shapes import POOL, Shape
 IMPLS = ("loop", "im2col", *frameworks.NAMES)
 REFERENCE_IMPLS = ("loop", "im2col")
 Step = Callable[[], object]
+LOOP_ROUNDS = 3  # samples of a loop cell at most: each takes seconds
 SETTLE_S = 0.15  # idle time before each implementation's samples (OpenBLAS spins ~0.1 s)
 
 
@@ -51,6 +52,7 @@ class Timing:
     samples: int = 0
     calls_per_sample: int = 0
     skipped: str | None = None
+    times: list[float] = field(default_factory=list)  # every sample: seconds per call (bench --compare reads them)
 
     @property
     def gflops(self) -> float | None:
@@ -113,8 +115,14 @@ def make_step(layer: str, shape: Shape, impl: str, dtype: str, threads: int, see
 
 
 # -- timing -----------------------------------------------------------------------
+class Samples(list):
+    """Per-call times (s) of one step's samples; ``calls``: how many back-to-back calls each sample timed."""
+
+    calls: int = 0
+
+
 def time_steps(steps: dict[str, Step], rounds: int, min_sample_s: float,
-               max_rounds: dict[str, int] | None = None, settle_s: float = SETTLE_S) -> dict[str, list[float]]:
+               max_rounds: dict[str, int] | None = None, settle_s: float = SETTLE_S) -> dict[str, Samples]:
     """Per-call times (s) of each step: ``rounds`` samples, one implementation after the other.
 
     Before each implementation's samples the machine is left idle for ``settle_s`` and
@@ -126,14 +134,15 @@ def time_steps(steps: dict[str, Step], rounds: int, min_sample_s: float,
     rounds of slow steps (the loop kernels).
     """
     caps = max_rounds or {}
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, Samples] = {}
     for key, step in steps.items():
         time.sleep(settle_s)
         step()  # warm-up: first-call costs (workspaces, tracing, lazy imports)
         start = time.perf_counter()
         step()
         calls = max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-7)))
-        samples[key] = []
+        samples[key] = Samples()
+        samples[key].calls = calls
         for _ in range(caps.get(key, rounds)):
             start = time.perf_counter()
             for _ in range(calls):

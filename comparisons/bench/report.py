@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .measure import IMPLS, Timing
+from .measure import IMPLS, LOOP_ROUNDS, Timing
 from .profile import PHASE_NOTES, WHOLE, summary
 from .shapes import SHAPES
 
@@ -130,7 +130,7 @@ def profile_markdown(profiled: dict[str, dict]) -> list[str]:
         lines.append(f"| **{label}** | | " + " | ".join(_time(profiled[s][key]) for s in shapes) + " |")
     lines.append(f"| **{WHOLE}** | measured as one call | "
                  + " | ".join(_time(profiled[s]["phases"][WHOLE]) for s in shapes) + " |")
-    lines.append("| **PyTorch forward + backward** | from the table below | "
+    lines.append("| **PyTorch forward + backward** | from the Timings table above | "
                  + " | ".join(_time(profiled[s]["torch_s"]) for s in shapes) + " |")
     lines.append("| **three GEMMs / PyTorch** | below 1.5 leaves room for the 1.5x target | "
                  + " | ".join(_fmt(profiled[s]["gemms_over_torch"], ".2f", "x") for s in shapes) + " |")
@@ -142,16 +142,17 @@ def markdown(rows: list[dict], meta: dict, target_rows: list[dict], png_name: st
     lines = [
         "# Speed report: forward + backward, loop vs im2col vs PyTorch vs Keras",
         "",
-        f"Machine: {meta['cpus']} cores; numpy {meta['numpy']} ({meta['blas']['blas']}, kernel "
-        f"{meta['blas']['core']}, {meta['blas']['threads']} threads, OPENBLAS_CORETYPE="
-        f"{meta['blas']['OPENBLAS_CORETYPE'] or 'unset'}); "
-        + ", ".join(f"{k} {v}" for k, v in meta["frameworks"].items())
-        + f"; {meta['threads']} threads each.",
+        *([f"Label: **{meta['label']}**."] if meta.get("label") else []),
+        "; ".join([f"Machine: {meta['cpus']} cores", f"numpy {meta['numpy']} ({meta['blas']['blas']}, kernel "
+                   f"{meta['blas']['core']}, {meta['blas']['threads']} threads, OPENBLAS_CORETYPE="
+                   f"{meta['blas']['OPENBLAS_CORETYPE'] or 'unset'})",
+                   *(f"{k} {v}" for k, v in meta["frameworks"].items())]) + f"; {meta['threads']} threads each.",
         f"numpy float32 matmul ({meta['matmul_size']}x{meta['matmul_size']}) in this run: "
         f"**{meta['matmul_gflops']:.1f} GFLOP/s**. Load average before/after: "
         f"{meta['load_before']} / {meta['load_after']} (a loaded machine slows everything; compare within one run).",
-        f"Mode: {'quick' if meta['quick'] else 'full'}; {meta['rounds']} samples per cell (each long enough to "
-        "time reliably), median; implementations timed in turn, with a pause between them. "
+        f"Mode: {'quick' if meta['quick'] else 'full'}; {meta['rounds']} samples per cell "
+        f"({min(meta['rounds'], LOOP_ROUNDS)} for the loop cells, which take seconds each), each long enough to "
+        "time reliably, median; implementations timed in turn, with a pause between them. "
         "Ratio to PyTorch = time / PyTorch's float32 time (< 1 is faster). Work: see "
         "`comparisons/bench/shapes.py` (pooling counts one operation per window element each way).",
         *(line for w in report_warnings(meta) for line in ("", f"**Warning: {w}.**")),
