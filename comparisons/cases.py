@@ -297,6 +297,85 @@ def vgg_cases() -> list[Case]:
                  tags=_tags(True, mode == "eval")) for n, mode in enumerate(("train", "eval"))]
 
 
+def conv_transpose_cases() -> list[Case]:
+    """ConvTranspose2d: stride, padding, output_padding (below the stride, and below the dilation only),
+    dilation, groups (grouped and one group per input channel), rectangular kernels, bias on and off, single
+    images and batches."""
+    configs = [  # (C, F, kernel, stride, padding, output_padding, dilation, groups, bias, input (H, W), batch)
+        (3, 4, 3, 1, 0, 0, 1, 1, True, (5, 6), True), (3, 4, 3, 2, 1, 1, 1, 1, False, (4, 5), False),
+        (4, 6, (2, 3), (2, 3), (1, 0), (1, 2), 1, 2, True, (4, 5), True), (2, 4, 3, 1, 1, 0, 2, 2, True, (5, 5), False),
+        (3, 6, 3, 2, 2, 1, 2, 3, True, (4, 4), True), (2, 2, 1, 3, 0, 2, 1, 1, True, (3, 3), True),
+        (2, 4, 3, 1, 0, 1, 3, 1, False, (4, 4), True), (3, 3, 4, 2, 1, 0, 1, 1, True, (3, 4), False),
+        (2, 3, (3, 2), (1, 2), (0, 1), (0, 1), (2, 1), 1, True, (5, 4), True),
+    ]
+    cases = []
+    for n, (c, f, k, s, p, op, d, g, bias, hw, batch) in enumerate(configs):
+        def text(v):
+            return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+        cid = (f"convtranspose-c{c}-f{f}-k{text(k)}-s{text(s)}-p{text(p)}-op{text(op)}-d{text(d)}-g{g}-"
+               f"{'batch' if batch else 'single'}-{'bias' if bias else 'nobias'}")
+        layer = spec("convtranspose", in_channels=c, out_channels=f, kernel_size=k, stride=s, padding=p,
+                     output_padding=op, dilation=d, groups=g, bias=bias)
+        shape = (2, c, *hw) if batch else (c, *hw)
+        cases.append(Case("ConvTranspose2d", cid, (layer,), shape, seed=1000 + n, tags=_tags(batch)))
+    return cases
+
+
+def sample_norm_cases() -> list[Case]:
+    """LayerNorm over (C, H, W), (H, W), W and flat features, without affine parameters, without bias, other eps;
+    GroupNorm with 1 group (layer norm), some, one per channel (instance norm), without affine, other eps, a
+    single image and 1x1 maps."""
+    ln = [  # (input shape, normalized_shape, options)
+        ((2, 3, 4, 5), (3, 4, 5), {}), ((2, 3, 4, 5), (4, 5), {"eps": 1e-3}), ((2, 3, 4, 5), 5, {}),
+        ((6, 7), 7, {}), ((2, 3, 4, 5), (4, 5), {"elementwise_affine": False}), ((3, 4, 6), 6, {"bias": False}),
+    ]
+    cases = []
+    for n, (shape, normalized, options) in enumerate(ln):
+        kw = {"normalized_shape": normalized, "eps": 1e-5, "elementwise_affine": True, "bias": True, **options}
+        norm = "x".join(map(str, normalized)) if isinstance(normalized, tuple) else str(normalized)
+        extra = "".join(f"-{k}{v}" for k, v in options.items())
+        cid = f"layernorm-{norm}-in{'x'.join(map(str, shape))}{extra}"
+        cases.append(Case("LayerNorm", cid, (spec("layernorm", **kw),), shape, seed=1100 + n))
+    gn = [  # (input shape, groups, options)
+        ((2, 6, 4, 5), 1, {}), ((2, 6, 4, 5), 2, {}), ((2, 6, 4, 5), 3, {"eps": 1e-3}), ((2, 6, 3, 3), 6, {}),
+        ((2, 4, 3, 5), 2, {"affine": False}), ((6, 3, 4), 3, {}), ((4, 6, 1, 1), 2, {}),
+    ]
+    for n, (shape, groups, options) in enumerate(gn):
+        batch = len(shape) == 4
+        channels = shape[1] if batch else shape[0]
+        kw = {"num_groups": groups, "num_channels": channels, "eps": 1e-5, "affine": True, **options}
+        extra = "".join(f"-{k}{v}" for k, v in options.items())
+        cid = f"groupnorm-g{groups}-{'batch' if batch else 'single'}-{'x'.join(map(str, shape))}{extra}"
+        cases.append(Case("GroupNorm", cid, (spec("groupnorm", **kw),), shape, seed=1200 + n, tags=_tags(batch)))
+    return cases
+
+
+def more_activation_cases() -> list[Case]:
+    """GELU (erf and tanh), Hardsigmoid (inside and beyond its kinks at +-3), Softmax along each axis of a batch,
+    of a flat batch and of a single image (dim counts the batch axis)."""
+    cases = []
+    for n, (approximate, scale, batch) in enumerate([("none", 1.0, True), ("none", 5.0, False), ("tanh", 1.0, False),
+                                                     ("tanh", 5.0, True)]):
+        shape = (2, 3, 5, 4) if batch else (3, 5, 4)
+        cid = f"gelu-{approximate}-scale{scale:g}-{'batch' if batch else 'single'}"
+        cases.append(Case("GELU", cid, (spec("gelu", approximate=approximate),), shape, scale=scale, seed=1300 + n,
+                          tags=_tags(batch)))
+    for n, (scale, batch) in enumerate([(1.0, True), (4.0, False), (4.0, True)]):
+        shape = (2, 3, 5, 4) if batch else (3, 5, 4)
+        cid = f"hardsigmoid-scale{scale:g}-{'batch' if batch else 'single'}"
+        cases.append(Case("Hardsigmoid", cid, (spec("hardsigmoid"),), shape, scale=scale, seed=1320 + n,
+                          tags=_tags(batch)))
+    for n, (shape, dim, scale) in enumerate([((2, 5, 3, 4), 1, 1.0), ((2, 5, 3, 4), -1, 3.0), ((2, 3, 4, 5), 2, 1.0),
+                                             ((3, 4, 2, 2), 0, 1.0), ((2, 3, 4, 5), -3, 1.0), ((6, 10), 1, 10.0),
+                                             ((6, 10), 0, 1.0), ((5, 3, 4), 1, 2.0), ((5, 3, 4), -1, 1.0),
+                                             ((5, 3, 4), 0, 1.0)]):
+        batch = len(shape) != 3
+        cid = f"softmax-dim{dim}-{'x'.join(map(str, shape))}-scale{scale:g}-{'batch' if batch else 'single'}"
+        cases.append(Case("Softmax", cid, (spec("softmax", dim=dim),), shape, scale=scale, seed=1340 + n,
+                          tags=_tags(batch)))
+    return cases
+
+
 # -- every option the frameworks expose ------------------------------------------------
 def _conv_option_case(layer: str, cid: str, shape, seed: int, **kwargs) -> Case:
     """One Conv2d case with 3 -> 4 channels and the given options (stride and dilation default to 1)."""
@@ -390,7 +469,8 @@ def option_cases() -> list[Case]:
 def all_cases() -> list[Case]:
     return (conv_cases() + group_conv_cases() + pool_cases() + dense_cases() + loss_cases() + tutorial_cases()
             + batchnorm_cases()
-            + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases() + option_cases())
+            + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases() + option_cases()
+            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases())
 
 
 def expand(cases: list[Case]) -> list[tuple[Case, str, str]]:

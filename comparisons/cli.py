@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "train": ("comparisons.training", "train the tutorial's CNN on MNIST"),
     "audit": ("comparisons.audit.command", "probe where the frameworks' conventions differ"),
     "report": ("comparisons.report", "the full report: gradient checks, verify, audit, quick speed report"),
+    "check": ("comparisons.check.command", "check your own layer: the case matrix of one layer kind through it"),
 }
 
 

@@ -14,12 +14,15 @@ from .cases import (
     conv_cases,
     conv_padding_cases,
     conv_padding_mode_cases,
+    conv_transpose_cases,
     dense_cases,
     dropout_cases,
     global_pool_cases,
     group_conv_cases,
+    more_activation_cases,
     pool_cases,
     pool_option_cases,
+    sample_norm_cases,
     spec,
     vgg_specs,
 )
@@ -47,7 +50,8 @@ def representative_cases() -> list[Case]:
     small_vgg = [Case("VGGStyleCNN", "vgg-cnn-train-batch2", vgg_specs(), (2, 3, 8, 8), seed=11)]
     return (conv_cases()[::23] + group_conv_cases()[::3] + pool_cases()[::9] + dense_cases() + [small_cnn]
             + batchnorm_cases()[::2] + dropout_cases()[::2] + activation_cases() + global_pool_cases()[:2] + small_vgg
-            + conv_padding_cases()[::2] + conv_padding_mode_cases()[::3] + _without_indices(pool_option_cases())[::4])
+            + conv_padding_cases()[::2] + conv_padding_mode_cases()[::3] + _without_indices(pool_option_cases())[::4]
+            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases()[::2])
 
 
 def smooth_input(case: Case, rng: np.random.Generator) -> np.ndarray:

@@ -57,6 +57,12 @@ class Record:
         return asdict(self)
 
 
+class FrameworkCrashed(RuntimeError):
+    """Raised by a framework's ``run`` when the computation failed where it cannot be re-raised as is (the process
+    computing it died, or raised there); the message says why. :func:`compare` turns it into one failed record per
+    quantity, the message in the record's ``config``."""
+
+
 @dataclass
 class ReferenceRun:
     """What the reference computed for a case, and what it was fed."""
@@ -198,7 +204,12 @@ def quantity_name(key: str, case: Case) -> str:
 
 
 def skip_reason(framework: Framework, case: Case, dtype: str) -> str | None:
-    """Why ``framework`` cannot run ``case`` in ``dtype`` (its ``unsupported`` or ``dtype_reason``), or None."""
+    """Why ``framework`` cannot run ``case`` in ``dtype`` (a layer kind it has no builder for, its ``unsupported`` or
+    ``dtype_reason``), or None."""
+    if framework.kinds is not None:
+        missing = [s.kind for s in case.specs if s.kind not in framework.kinds]
+        if missing:
+            return f"{framework.name} builds no layer of kind {missing[0]!r}"
     return framework.unsupported(case) or framework.dtype_reason(case, dtype)
 
 
@@ -209,26 +220,35 @@ def compare(case: Case, impl: str, dtype: str, framework: Framework) -> list[Rec
     """Run ``case`` in the reference (``impl``) and in ``framework``; one Record per quantity.
 
     The reference runs ``framework.reference_case(case)``: the case with the reference's documented
-    convention switches set to the framework's (the record's config shows them).
+    convention switches set to the framework's (the record's config shows them). A :class:`FrameworkCrashed` from
+    ``framework.run`` gives one failed record per quantity (errors ``inf``), its message in the config.
     """
     case = framework.reference_case(case)
     run = run_reference(case, impl, dtype)
     masks = {i: _batched(mask, case) for i, mask in run.masks.items()}
-    theirs = framework.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
-                         buffers=run.buffers, masks=masks, loss_args=run.loss_args)
+    config = f"{case.id}: {case.config}"
+    try:
+        theirs = framework.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
+                               buffers=run.buffers, masks=masks, loss_args=run.loss_args)
+    except FrameworkCrashed as exc:
+        theirs, config = None, f"{config} [framework failed: {exc}]"
     tol = tolerance(dtype, run.reduction_length)
     records = []
     gradient_keys = {*GRADIENT_QUANTITIES, *run.params}
     for key, mine in run.results.items():
         if not framework.gradients and key in gradient_keys:
-            records.append(Record(case.layer, f"{case.id}: {case.config}", impl, framework.name, framework.version,
+            records.append(Record(case.layer, config, impl, framework.name, framework.version,
                                   dtype, quantity_name(key, case), None, None, tol, None, False))
+            continue
+        if theirs is None:  # FrameworkCrashed: every quantity failed, the reason in the config
+            records.append(Record(case.layer, config, impl, framework.name, framework.version, dtype,
+                                  quantity_name(key, case), float("inf"), float("inf"), tol, False))
             continue
         other = np.asarray(theirs[key])
         if case.single and other.shape != mine.shape and other.shape[1:] == mine.shape:
             other = other[0]
         # integer indices: one off is a relative error >= 1 / (H*W), far above any tolerance, so they pass only equal
         abs_err, rel_err = errors(mine, other, run.magnitudes.get(key, 0.0))
-        records.append(Record(case.layer, f"{case.id}: {case.config}", impl, framework.name, framework.version, dtype,
+        records.append(Record(case.layer, config, impl, framework.name, framework.version, dtype,
                               quantity_name(key, case), abs_err, rel_err, tol, bool(rel_err <= tol)))
     return records

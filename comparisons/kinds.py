@@ -66,6 +66,42 @@ def _batchnorm_reduction(layer: ref.BatchNorm2d, x_shape: Shape, out_shape: Shap
     return 3 * n if layer.training else n
 
 
+def _conv_transpose_reduction(layer: ref.ConvTranspose2d, x_shape: Shape, out_shape: Shape) -> int:
+    # an output sums C/g*kh*kw terms, an input gradient F/g*kh*kw, a weight gradient the N*H*W input positions,
+    # a bias gradient the N*H_out*W_out output positions
+    kh, kw = layer.kernel_size
+    g = layer.groups
+    positions = int(np.prod(x_shape)) // layer.in_channels
+    return max(layer.in_channels // g * kh * kw, layer.out_channels // g * kh * kw, positions,
+               int(np.prod(out_shape)) // layer.out_channels)
+
+
+def _affine_norm(layer, dtype, rng: np.random.Generator):
+    """A LayerNorm or GroupNorm with random weight and bias (when it has them), so that no term is trivially 0 or 1."""
+    for key, value in layer.params.items():
+        draw = rng.uniform(0.5, 1.5, value.shape) if key == "weight" else rng.standard_normal(value.shape)
+        layer.params[key] = draw.astype(dtype)
+    return layer
+
+
+def _layernorm_reduction(layer: ref.LayerNorm, x_shape: Shape, out_shape: Shape) -> int:
+    # the mean, the variance after it and the backward's two means over M = prod(normalized_shape) values, in
+    # sequence; the parameter gradients sum over the leading positions
+    m = int(np.prod(layer.normalized_shape))
+    return max(3 * m, int(np.prod(x_shape)) // m)
+
+
+def _groupnorm_reduction(layer: ref.GroupNorm, x_shape: Shape, out_shape: Shape) -> int:
+    # per group: 3 sums in sequence over C/g*H*W values; the parameter gradients sum over N*H*W
+    per_group = int(np.prod(x_shape)) // (layer.num_groups * (x_shape[0] if len(x_shape) == 4 else 1))
+    return max(3 * per_group, int(np.prod(x_shape)) // layer.num_channels)
+
+
+def _softmax_reduction(layer: ref.Softmax, x_shape: Shape, out_shape: Shape) -> int:
+    batch = x_shape if len(x_shape) != 3 else (1, *x_shape)
+    return 2 * batch[layer.dim % len(batch)]  # the sum of exponentials, then the backward's sum, along dim
+
+
 def _linear_reduction(layer: ref.Linear, x_shape: Shape, out_shape: Shape) -> int:
     return max(layer.in_features, layer.out_features, out_shape[0])
 
@@ -91,10 +127,27 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in (
     LayerKind("sigmoid", "Sigmoid", lambda kw, impl, dtype, rng: ref.Sigmoid()),
     LayerKind("tanh", "Tanh", lambda kw, impl, dtype, rng: ref.Tanh()),
     LayerKind("flatten", "Flatten", lambda kw, impl, dtype, rng: ref.Flatten()),
+    LayerKind("convtranspose", "ConvTranspose2d",
+              lambda kw, impl, dtype, rng: ref.ConvTranspose2d(**kw, impl=impl, dtype=dtype, rng=rng), spatial=True,
+              reduction=_conv_transpose_reduction),
+    LayerKind("layernorm", "LayerNorm",
+              lambda kw, impl, dtype, rng: _affine_norm(ref.LayerNorm(**kw, dtype=dtype), dtype, rng),
+              reduction=_layernorm_reduction),
+    LayerKind("groupnorm", "GroupNorm",
+              lambda kw, impl, dtype, rng: _affine_norm(ref.GroupNorm(**kw, dtype=dtype), dtype, rng),
+              reduction=_groupnorm_reduction),
+    LayerKind("gelu", "GELU", lambda kw, impl, dtype, rng: ref.GELU(**kw)),
+    LayerKind("softmax", "Softmax", lambda kw, impl, dtype, rng: ref.Softmax(**kw), reduction=_softmax_reduction),
+    LayerKind("hardsigmoid", "Hardsigmoid", lambda kw, impl, dtype, rng: ref.Hardsigmoid(**kw)),
     LayerKind("linear", "Linear", lambda kw, impl, dtype, rng: ref.Linear(**kw, dtype=dtype, rng=rng),
               reduction=_linear_reduction),
 )}
 FAMILIES = tuple(dict.fromkeys(k.family for k in KINDS.values()))
+# the kinds every registered framework builds; a framework's ``kinds`` (comparisons.frameworks.protocol) adds to
+# these what else it builds
+CORE_KINDS = frozenset({"conv", "maxpool", "avgpool", "globalavgpool", "adaptiveavgpool", "adaptivemaxpool",
+                        "globalmaxpool", "batchnorm", "dropout", "relu", "leakyrelu", "sigmoid", "tanh", "flatten",
+                        "linear"})
 
 
 def kind(name: str) -> LayerKind:

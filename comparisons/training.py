@@ -260,10 +260,14 @@ def compare(args, case, params, images, labels, lr) -> tuple[list[dict], int]:
     runs, against = [("reference", "reference", impl)], {}
     for name in frameworks.NAMES:
         try:
-            adam = frameworks.load(name).reference_adam if args.optimizer == "adam" else {}
+            fw = frameworks.load(name)
         except frameworks.FrameworkUnavailable as exc:
             rows.append({"framework": name, "skipped": str(exc)})
             continue
+        if not fw.gradients:
+            rows.append({"framework": name, "skipped": "computes the forward pass only: nothing to train"})
+            continue
+        adam = fw.reference_adam if args.optimizer == "adam" else {}
         # a framework whose Adam differs from PyTorch's (Keras: eps before the bias correction) is compared with
         # the reference computing that Adam
         against[name] = f"reference ({name}'s Adam)" if adam else "reference"

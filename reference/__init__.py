@@ -4,9 +4,13 @@ Channels-first throughout: images ``(C, H, W)`` or batches ``(N, C, H, W)``,
 conv weights ``(F, C, kh, kw)``, linear weights ``(in, out)``.
 """
 
-from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .activations import GELU, Hardsigmoid, LeakyReLU, ReLU, Sigmoid, Tanh
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d, GlobalMaxPool2d
+from .adaptive_optim import Adagrad, AdamW, RMSprop
+from .binary_losses import binary_cross_entropy, binary_cross_entropy_with_logits
+from .clipping import clip_grad_norm, clip_grad_value
 from .conv import Conv2d
+from .conv_transpose import ConvTranspose2d
 from .data import DataError, load_dataset, read_idx
 from .dropout import Dropout
 from .global_pool import GlobalAvgPool2d
@@ -18,8 +22,23 @@ from .model import Sequential
 from .normalization import BatchNorm2d
 from .optim import SGD, Adam
 from .pool import AvgPool2d, MaxPool2d
+from .sample_norm import GroupNorm, LayerNorm
+from .softmax import Softmax
 
 __all__ = [
+    "Adagrad",
+    "AdamW",
+    "ConvTranspose2d",
+    "GELU",
+    "GroupNorm",
+    "Hardsigmoid",
+    "LayerNorm",
+    "RMSprop",
+    "Softmax",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "clip_grad_norm",
+    "clip_grad_value",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "GlobalMaxPool2d",

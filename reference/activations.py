@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .layer import Layer
-from .validation import check_real
+from .validation import check_bool, check_choice, check_real
+
+_erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf is correctly rounded to within an ulp or so
 
 
 class Pointwise(Layer):
@@ -73,3 +77,59 @@ class Tanh(Pointwise):
     def _value_and_slope(self, x):
         y = np.tanh(x)
         return y, 1 - y * y
+
+
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+class GELU(Pointwise):
+    """``GELU(approximate="none")``, as ``torch.nn.GELU``; any shape.
+
+    ``"none"``: ``x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2)))``, slope ``Phi(x) + x * phi(x)``;
+    ``"tanh"``: ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3)))`` and its exact derivative.
+    Computed in float64 (``erf`` per element) and rounded to ``x``'s dtype. Keras'
+    ``keras.activations.gelu`` defaults to ``approximate=True``, i.e. ``"tanh"`` here.
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = check_choice(approximate, GELU_APPROXIMATIONS, "GELU", "approximate")
+
+    def __repr__(self) -> str:
+        return f"GELU(approximate={self.approximate!r})"
+
+    def _value_and_slope(self, x):
+        z = x.astype(np.float64)
+        if self.approximate == "none":
+            cdf = 0.5 * (1.0 + _erf(z * math.sqrt(0.5)).astype(np.float64))
+            pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+            y, slope = z * cdf, cdf + z * pdf
+        else:
+            beta, kappa = math.sqrt(2 / math.pi), 0.044715
+            t = np.tanh(beta * (z + kappa * z * z * z))
+            y = 0.5 * z * (1.0 + t)
+            slope = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * beta * (1.0 + 3.0 * kappa * z * z)
+        return y.astype(x.dtype, copy=False), slope.astype(x.dtype, copy=False)
+
+
+class Hardsigmoid(Pointwise):
+    """``Hardsigmoid(*, float32_slope=False)``: ``min(max(x + 3, 0), 6) / 6``, as ``torch.nn.Hardsigmoid`` (and
+    Keras 3's ``hard_sigmoid``); any shape. The slope is ``1/6`` for ``-3 < x < 3`` and 0 elsewhere, the end
+    points included (as both frameworks).
+
+    ``float32_slope=True`` multiplies ``dout`` by ``1/6`` rounded to float32 (0.16666667163...) in every dtype:
+    PyTorch's CPU backward does (its constant is ``1.0f / 6.0f``), so its float64 gradient is off by 3e-8
+    relative; Keras' (``relu6(x + 3) / 6``) is the exact ``1/6`` of the default.
+    """
+
+    def __init__(self, *, float32_slope: bool = False) -> None:
+        super().__init__()
+        self.float32_slope = check_bool(float32_slope, "Hardsigmoid", "float32_slope")
+
+    def __repr__(self) -> str:
+        return "Hardsigmoid(float32_slope=True)" if self.float32_slope else "Hardsigmoid()"
+
+    def _value_and_slope(self, x):
+        inside = (x > -3) & (x < 3)
+        sixth = x.dtype.type(np.float32(1) / np.float32(6)) if self.float32_slope else x.dtype.type(1) / 6
+        return np.minimum(np.maximum(x + 3, 0), 6) / 6, inside * sixth

@@ -100,13 +100,25 @@ def conv2d_loop_forward(xp, w, b, stride, dilation, out_hw):
 
 def conv2d_loop_backward(xp, w, dout, stride, dilation):
     """Returns ``(dxp, dw)``: gradients w.r.t. the padded input and the weight."""
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w)
+    return conv2d_loop_input_grad(w, dout, stride, dilation, xp.shape), conv2d_loop_weight_grad(xp, dout, stride,
+                                                                                                dilation, w.shape)
+
+
+def conv2d_loop_input_grad(w, dout, stride, dilation, xp_shape):
+    """``w (F, C, kh, kw)``, ``dout (N, F, H', W')`` -> ``dxp (N, C, Hp, Wp)``, the gradient w.r.t. the padded
+    input (also the forward of a transposed convolution: :mod:`reference.conv_transpose`)."""
+    dxp = np.zeros(xp_shape, dtype=dout.dtype)
     for i, j, rows, cols in window_slices(dout.shape[2:], w.shape[2:], stride, dilation):
-        g = dout[:, :, i, j]  # (N, F)
-        dw += np.tensordot(g, xp[:, :, rows, cols], axes=([0], [0]))
-        dxp[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))
-    return dxp, dw
+        dxp[:, :, rows, cols] += np.tensordot(dout[:, :, i, j], w, axes=([1], [0]))
+    return dxp
+
+
+def conv2d_loop_weight_grad(xp, dout, stride, dilation, w_shape):
+    """``xp (N, C, Hp, Wp)`` padded input, ``dout (N, F, H', W')`` -> ``dw (F, C, kh, kw)``."""
+    dw = np.zeros(w_shape, dtype=dout.dtype)
+    for i, j, rows, cols in window_slices(dout.shape[2:], w_shape[2:], stride, dilation):
+        dw += np.tensordot(dout[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))
+    return dw
 
 
 # -- im2col kernels ------------------------------------------------------------

@@ -94,6 +94,7 @@ def softmax_cross_entropy(
     n_classes = scores.shape[1]
     w = _class_weights(weight, scores, where)
     probabilities, counted = _check_target(target, scores, ignore_index, where)
+    target, counted = canonical(np.asarray(target)), canonical(counted)  # their sums add in memory order
     upstream = _upstream(dloss, reduction, scores.shape[:1] + scores.shape[2:], scores.dtype, where)
 
     logp = log_softmax(scores, axis=1)

@@ -23,7 +23,7 @@ class _ParameterView(MutableMapping):
         index, _, key = name.partition(".")
         if not index.isdigit() or int(index) >= len(self._layers):
             raise KeyError(name)
-        return getattr(self._layers[int(index)], self._attr), key
+        return getattr(self._layers[int(index)], self._attr, {}), key
 
     def __getitem__(self, name: str) -> np.ndarray:
         store, key = self._split(name)
@@ -40,11 +40,11 @@ class _ParameterView(MutableMapping):
 
     def __iter__(self) -> Iterator[str]:
         for i, layer in enumerate(self._layers):
-            for key in getattr(layer, self._attr):
+            for key in getattr(layer, self._attr, {}):
                 yield f"{i}.{key}"
 
     def __len__(self) -> int:
-        return sum(len(getattr(layer, self._attr)) for layer in self._layers)
+        return sum(len(getattr(layer, self._attr, {})) for layer in self._layers)
 
 
 class Sequential(Layer):
@@ -57,6 +57,12 @@ class Sequential(Layer):
     Each layer instance may stand once in a model (nested models included): a layer holds one forward's
     cache, so a second place would overwrite the first's and its gradients would be wrong. ``backward``
     checks that every layer's cache is still the one this model's forward made (see :mod:`reference.layer`).
+
+    A layer may also be any object with the layer protocol (:func:`is_layer_like`: ``forward(x)``,
+    ``backward(dout) -> dx``, ``params`` and ``grads`` dicts; ``buffers`` and ``train(mode)`` when it has
+    them), e.g. your own layer next to reference ones. It too may stand once only; but an object without a
+    ``forward_token`` attribute cannot tell whether another forward overwrote its cache, so for it the
+    ``backward`` check above does not apply.
     """
 
     def __init__(self, layers) -> None:
@@ -70,8 +76,9 @@ class Sequential(Layer):
                             f"({type(layers).__name__})")
         self.layers = list(items)
         for i, layer in enumerate(self.layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: layers[{i}] must be a Layer, got {type(layer).__name__}")
+            if not isinstance(layer, Layer) and not is_layer_like(layer):
+                raise TypeError(f"Sequential: layers[{i}] must be a Layer or have forward, backward, params and "
+                                f"grads, got {type(layer).__name__}")
         _check_each_once(self)
         self.params = _ParameterView(self.layers, "params")
         self.grads = _ParameterView(self.layers, "grads")
@@ -90,14 +97,15 @@ class Sequential(Layer):
     def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for layer in self.layers:
-            layer.train(mode)
+            if hasattr(layer, "train"):
+                layer.train(mode)
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         tokens = []
         for layer in self.layers:
             x = layer.forward(x)
-            tokens.append(layer.forward_token)
+            tokens.append(getattr(layer, "forward_token", None))
         self._cache = (list(self.layers), tokens)
         return x
 
@@ -108,14 +116,24 @@ class Sequential(Layer):
         if layers != self.layers:
             raise RuntimeError("Sequential.backward: the layers list changed since forward; run forward again")
         for i, (layer, token) in enumerate(zip(layers, tokens, strict=True)):
-            if layer.forward_token is not token:
+            if token is not None and layer.forward_token is not token:  # None: a foreign layer, see the docstring
                 raise RuntimeError(
-                    f"Sequential.backward: layer {i} ({layer.name}) ran another forward since this model's "
+                    f"Sequential.backward: layer {i} ({_name(layer)}) ran another forward since this model's "
                     f"forward (is it shared with another model, or used twice?); its cache belongs to that call, "
                     f"so its gradients here would be wrong. Run this model's forward again before backward")
         for layer in reversed(layers):
             dout = layer.backward(dout)
         return dout
+
+
+def is_layer_like(obj) -> bool:
+    """Whether ``obj`` has the layer protocol: callable ``forward`` and ``backward``, ``params`` and ``grads``."""
+    return (callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
+            and hasattr(obj, "params") and hasattr(obj, "grads"))
+
+
+def _name(layer) -> str:
+    return getattr(layer, "name", None) or type(layer).__name__
 
 
 def _check_each_once(model: Sequential) -> None:
@@ -129,8 +147,8 @@ def _check_each_once(model: Sequential) -> None:
                 raise ValueError(f"Sequential: {where} contains the Sequential itself")
             if id(layer) in seen:
                 raise ValueError(
-                    f"Sequential: layers{where} is the same {layer.name} instance as layers{seen[id(layer)]}; a layer "
-                    f"holds one forward's cache, so a second place would overwrite the first's and give wrong "
+                    f"Sequential: layers{where} is the same {_name(layer)} instance as layers{seen[id(layer)]}; a "
+                    f"layer holds one forward's cache, so a second place would overwrite the first's and give wrong "
                     f"gradients. Use a separate layer (copy.deepcopy(layer) for the same initial values)")
             seen[id(layer)] = where
             if isinstance(layer, Sequential):

@@ -237,3 +237,26 @@ def canonical(a: np.ndarray) -> np.ndarray:
     if a.flags.c_contiguous and a.dtype.isnative:
         return a
     return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+
+
+def check_array_mapping(value, where: str, name: str) -> dict:
+    """``value`` as a dict if it is a non-empty mapping of writeable float32/float64 ndarrays (updated in place,
+    e.g. a model's ``grads``); TypeError/ValueError naming the entry otherwise."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where}: {name} must be a non-empty mapping name -> array, got {type(value).__name__}")
+    if not len(value):
+        raise ValueError(f"{where}: {name} must be a non-empty mapping name -> array, got {value!r}")
+    for key, arr in value.items():
+        if not isinstance(arr, np.ndarray) or arr.dtype.char not in FLOAT_CHARS:
+            raise TypeError(f"{where}: {name}[{key!r}] must be a float32 or float64 ndarray (changed in place), got "
+                            f"{type(arr).__name__} {getattr(arr, 'dtype', '')}")
+        if not arr.flags.writeable:
+            raise ValueError(f"{where}: {name}[{key!r}] must be a writeable array (changed in place), got a "
+                             f"read-only array")
+    return dict(value)
+
+
+def check_norm_type(value, where: str, name: str = "norm_type") -> float:
+    """A vector norm's order: a real number > 0, or ``inf`` (the largest magnitude)."""
+    v = check_real(value, where, name, minimum=0.0, min_inclusive=False, finite=False)
+    return v

@@ -10,10 +10,13 @@ from __future__ import annotations
 from . import (  # noqa: F401
     activations,
     batchnorm,
+    flax_defaults,
     initializers,
+    keras_backends,
     layout,
     losses,
     numerics,
+    onnx_runtime,
     optimizers,
     padding,
     pooling,

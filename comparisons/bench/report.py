@@ -201,7 +201,8 @@ def plot(rows: list[dict], path: Path, matmul_gflops: float) -> None:
 
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     shapes = list(dict.fromkeys(r["shape"] for r in rows))
-    colors = {"loop": "tab:red", "im2col": "tab:blue", "torch": "tab:orange", "keras": "tab:green"}
+    palette = plt.get_cmap("tab10").colors  # one colour per implementation, in IMPLS' order
+    colors = {impl: palette[i % len(palette)] for i, impl in enumerate(IMPLS)}
     fig = plt.figure(figsize=(4 * max(len(layers), 2), 9), constrained_layout=True)
     grid = fig.add_gridspec(2, len(layers))
     measured = [r for r in rows if r["median_s"] is not None and r["dtype"] == "float32"]

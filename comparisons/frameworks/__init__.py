@@ -30,7 +30,12 @@ REQUIRE_VAR = "CNNREF_REQUIRE_FRAMEWORKS"  # set to 1: tests fail, instead of sk
 PURPOSES = ("compare", "time")
 
 # the framework subpackages, in report order
-_SUBPACKAGES = ("comparisons.frameworks.pytorch", "comparisons.frameworks.keras3")
+_SUBPACKAGES = (
+    "comparisons.frameworks.pytorch",
+    "comparisons.frameworks.keras3",
+    "comparisons.frameworks.jaxflax",
+    "comparisons.frameworks.onnx_runtime",
+)
 
 
 class FrameworkUnavailable(RuntimeError):

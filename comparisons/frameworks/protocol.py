@@ -47,6 +47,8 @@ class Framework:
       ``{"eps_hat": True}``, eps before the bias correction); empty when it is PyTorch's.
     - ``gradients``: False for a forward-only runtime (ONNX Runtime): its records of gradients are "not
       applicable" (:attr:`comparisons.harness.Record.applicable`), never silently left out.
+    - ``kinds``: the layer kinds (:data:`comparisons.kinds.KINDS` names) its model builder has, or None for all: a
+      case with another kind is skipped with that reason (the same reason for every framework, counted per kind).
     - ``dtype_reason(case, dtype) -> str | None``: why the framework cannot run ``case`` in ``dtype`` (a runtime
       without float64 kernels for a layer), or None.
     - ``bench_step(layer, shape, dtype, threads, seed) -> step``: a zero-argument forward + backward of the
@@ -64,3 +66,4 @@ class Framework:
     reference_adam: dict = field(default_factory=dict)
     gradients: bool = True
     dtype_reason: Callable = lambda case, dtype: None
+    kinds: frozenset | None = None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from comparisons import cli, training, verify
-from tests.reference.test_data import write_dataset, write_idx
+from tests.idx_files import write_dataset, write_idx
 
 
 def run_cli(capsys, *argv) -> tuple[int, str]:
@@ -60,16 +60,20 @@ def test_missing_output_folders_are_created_when_written_not_before(tmp_path, ca
 
 
 def output_flags() -> list[tuple[str, str, bool]]:
-    """``(command, flag, is a folder)`` for every option of every command that names a path it writes
-    (metavar PATH or DIR, or ``type=Path``)."""
+    """``(command, flag, is a folder)`` for every option of every command that names a path it writes: the
+    arguments the CLI checks as outputs (``cli.OUTPUT_FOLDERS`` and ``cli.OUTPUT_FILES``)."""
     found = []
     for command, (module, _) in cli.SUBCOMMANDS.items():
         parser = argparse.ArgumentParser()
         importlib.import_module(module).add_arguments(parser)
         for action in parser._actions:
-            if action.metavar in ("PATH", "DIR") or action.type is Path:
+            if action.dest in (*cli.OUTPUT_FOLDERS, *cli.OUTPUT_FILES):
                 found.append((command, action.option_strings[0], action.dest in cli.OUTPUT_FOLDERS))
     return found
+
+
+# what a command needs besides its output flags to get past argparse
+REQUIRED_ARGUMENTS = {"check": ("examples/student_layers.py:Conv2d", "--layer", "Conv2d")}
 
 
 def refuse_to_run(monkeypatch, command: str) -> None:
@@ -83,7 +87,7 @@ def refuse_to_run(monkeypatch, command: str) -> None:
 def test_an_output_path_that_cannot_be_written_fails_before_any_work(monkeypatch, capsys, command, flag, folder):
     refuse_to_run(monkeypatch, command)
     target = "/proc/cnnref-absent/out" if folder else "/proc/cnnref-absent/out.json"
-    code, err = run_cli(capsys, command, flag, target)
+    code, err = run_cli(capsys, command, *REQUIRED_ARGUMENTS.get(command, ()), flag, target)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith(f"cnnref {command}: {flag} {target}: cannot write there (creating a file in /proc: "), err
 

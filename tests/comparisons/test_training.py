@@ -23,7 +23,7 @@ from comparisons import training
 from comparisons.trainers import make_trainer
 from reference.data import load_dataset
 from tests.frameworks import import_or_skip
-from tests.reference.test_data import SHARED_MNIST, write_dataset
+from tests.idx_files import SHARED_MNIST, write_dataset
 
 RTOL = {"float64": 1e-11, "float32": 1e-3}
 

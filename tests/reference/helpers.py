@@ -4,25 +4,34 @@ results compared with a fresh layer's."""
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 
 import numpy as np
+import pytest
 
 from reference import (
+    GELU,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm2d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Flatten,
     GlobalAvgPool2d,
     GlobalMaxPool2d,
+    GroupNorm,
+    Hardsigmoid,
+    LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool2d,
     ReLU,
     Sequential,
     Sigmoid,
+    Softmax,
     Tanh,
     gradient_errors,
     max_rel_error,
@@ -84,6 +93,19 @@ LAYER_KINDS: dict[str, tuple] = {
     "Flatten": (Flatten, ((2, 3, 4, 5), (3, 4, 5))),
     "Linear": (lambda: Linear(3 * 4 * 4, 5, rng=0), ((2, 3, 4, 4), (5, 48))),
     "Sequential": (_sequential, ((2, 3, 6, 6), (3, 3, 6, 6))),
+    **{f"ConvTranspose2d-{impl}": (lambda impl=impl: ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1,
+                                                                     impl=impl, rng=0), ((2, 3, 4, 5), (1, 3, 3, 3)))
+       for impl in IMPLS},
+    **{f"ConvTranspose2d-grouped-{impl}": (lambda impl=impl: ConvTranspose2d(4, 6, (3, 2), stride=(2, 1),
+                                                                             padding=(1, 0), groups=2, dilation=2,
+                                                                             impl=impl, rng=0),
+                                           ((2, 4, 4, 5), (3, 4, 3, 3))) for impl in IMPLS},
+    "LayerNorm": (lambda: LayerNorm((4, 5)), ((2, 3, 4, 5), (3, 4, 5))),
+    "GroupNorm": (lambda: GroupNorm(3, 6), ((2, 6, 4, 5), (6, 3, 3))),
+    "GELU": (GELU, ((2, 3, 4, 5), (1, 2, 3))),
+    "GELU-tanh": (lambda: GELU("tanh"), ((2, 3, 4, 5), (1, 2, 3))),
+    "Hardsigmoid": (Hardsigmoid, ((2, 3, 4, 5), (1, 2, 3))),
+    "Softmax": (Softmax, ((2, 3, 4, 5), (3, 4, 5))),
 }
 WITH_PARAMS = [name for name, (build, _) in LAYER_KINDS.items() if len(build().params)]
 
@@ -138,3 +160,41 @@ def assert_same(actual, expected, what: str = "") -> None:
         return
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     assert max_rel_error(actual, expected) <= SAME_TOL, f"{what}: error {max_rel_error(actual, expected)}"
+
+
+# -- bad arguments, refused by name ------------------------------------------------------------------------------
+BAD_VALUES = ["x", "False", "", None, True, 1.5, -0.5, math.nan, math.inf, -math.inf, -1, 0, 10**24, [], [1, 2, 3],
+              (1,), (2, -1), np.float64(0.5), np.bool_(True), 1 + 2j, object()]
+
+
+def is_int(minimum: int):
+    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and minimum <= v < 2**31
+
+
+def is_pair(minimum: int):
+    one = is_int(minimum)
+    return lambda v: one(v) or (isinstance(v, (tuple, list)) and len(v) == 2 and all(one(p) for p in v))
+
+
+def is_real(minimum: float | None = None, strict: bool = False, maximum: float | None = None):
+    def valid(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            return False
+        return ((minimum is None or v > minimum or (v == minimum and not strict))
+                and (maximum is None or v <= maximum))
+    return valid
+
+
+def is_bool(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def assert_refused_by_name(func, kwargs: dict, arg: str, valid) -> None:
+    """``func(**kwargs, arg=value)`` raises TypeError/ValueError naming ``arg`` for every value of
+    :data:`BAD_VALUES` that ``valid`` rejects, and accepts the others."""
+    for value in BAD_VALUES:
+        if valid(value):
+            func(**{**kwargs, arg: value})
+            continue
+        with pytest.raises((TypeError, ValueError), match=arg):
+            func(**{**kwargs, arg: value})

@@ -75,3 +75,49 @@ def test_changing_the_output_in_place_keeps_the_gradient(make):
     y = layer.forward(x)
     y *= 3
     np.testing.assert_array_equal(layer.backward(dout), untouched.backward(dout))
+
+
+# -- GELU and Hardsigmoid -------------------------------------------------------------------------------------------
+def test_gelu_and_hardsigmoid_gradients():
+    from reference import GELU, Hardsigmoid
+    from tests.reference.helpers import assert_gradients_match
+
+    rng = np.random.default_rng(20)
+    x = 3 * rng.standard_normal((2, 3, 4, 5))
+    for layer in (GELU(), GELU("tanh")):
+        assert_gradients_match(layer, x, rng)
+    away = np.where(np.abs(np.abs(x) - 3) < 1e-3, 1.0, x)  # no input at the kinks +-3
+    assert_gradients_match(Hardsigmoid(), away, rng)
+
+
+def test_gelu_values():
+    import math
+
+    from reference import GELU
+
+    x = np.array([-3.0, -0.5, 0.0, 0.7, 2.0])
+    exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    assert np.max(np.abs(GELU().forward(x) - exact)) < 1e-15
+    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    assert np.max(np.abs(GELU("tanh").forward(x) - tanh)) < 1e-15
+    assert GELU().forward(x.astype(np.float32)).dtype == np.float32
+
+
+def test_hardsigmoid_values_and_kinks():
+    from reference import Hardsigmoid
+
+    x = np.array([-4.0, -3.0, -1.5, 0.0, 3.0, 4.0])
+    layer = Hardsigmoid()
+    np.testing.assert_allclose(layer.forward(x), [0, 0, 0.25, 0.5, 1, 1], rtol=0, atol=1e-16)
+    np.testing.assert_array_equal(layer.backward(np.ones(6)), [0, 0, 1 / 6, 1 / 6, 0, 0])
+    torch_like = Hardsigmoid(float32_slope=True)
+    torch_like.forward(x)
+    assert torch_like.backward(np.ones(6))[2] == float(np.float32(1) / np.float32(6))
+
+
+def test_gelu_and_hardsigmoid_bad_arguments():
+    from reference import GELU, Hardsigmoid
+    from tests.reference.helpers import assert_refused_by_name, is_bool
+
+    assert_refused_by_name(GELU, {}, "approximate", lambda v: isinstance(v, str) and v in ("none", "tanh"))
+    assert_refused_by_name(Hardsigmoid, {}, "float32_slope", is_bool)

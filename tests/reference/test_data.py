@@ -21,35 +21,7 @@ import pytest
 
 from reference import data
 from reference.data import DataError, load_dataset, parse_idx, read_idx
-
-SHARED_MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
-TYPE_CODES = {np.uint8: 0x08, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    code = TYPE_CODES[array.dtype.type]
-    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-    raw = idx_bytes(array)
-    path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
-    return path
-
-
-def write_dataset(folder: Path, n_train: int = 12, n_test: int = 5, gz: bool = True, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, stem in data.FILES.items():
-        write_idx(folder / (stem + (".gz" if gz else "")), arrays[key])
-    return arrays
+from tests.idx_files import SHARED_MNIST, idx_bytes, write_dataset, write_idx
 
 
 @pytest.fixture(autouse=True)

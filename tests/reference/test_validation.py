@@ -86,7 +86,7 @@ CASES = [
     ("ce-scores-rank", lambda: softmax_cross_entropy(np.zeros(3), np.array([0])), ValueError,
      r"scores must have at least 2 dims \(N, C\) or \(N, C, d1, ...\)"),
     ("sequential-not-layer", lambda: Sequential([ReLU(), np.zeros(3)]), TypeError,
-     r"layers\[1\] must be a Layer, got ndarray"),
+     r"layers\[1\] must be a Layer or have forward, backward, params and grads, got ndarray"),
 ]
 
 

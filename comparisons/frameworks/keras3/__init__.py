@@ -1,11 +1,25 @@
-"""Keras 3 on its TensorFlow backend: :mod:`.capability` (what Keras can express, its conventions),
-:mod:`.layers` (the layers Keras lacks), :mod:`.losses` (PyTorch's cross-entropy options in Keras),
-:mod:`.model` (a case's model with the reference's parameters, run with ``tf.GradientTape``), :mod:`.trainer`,
-:mod:`.timing`. Nothing here imports Keras until its entry's ``load()``."""
+"""Keras 3 on each of its backends: :mod:`.capability` (what Keras can express, its conventions), :mod:`.layers`
+(the layers Keras lacks), :mod:`.losses` (PyTorch's cross-entropy options in Keras), :mod:`.model` (a case's
+model with the reference's parameters), :mod:`.gradients` (backward through the backend's own autodiff),
+:mod:`.trainer`, :mod:`.timing`, :mod:`.worker` (a backend in its own process). Nothing here imports Keras until
+an entry's ``load()``.
+
+Entries: ``keras`` (the TensorFlow backend, in this process), ``keras-jax`` and ``keras-torch`` (the JAX and
+PyTorch backends, each in its worker process: Keras' backend is fixed at its import, see :mod:`.worker`).
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+
 from comparisons.frameworks import Entry
+from comparisons.kinds import CORE_KINDS
+
+from .worker import WORKER_VAR
+
+BACKENDS = {"keras": "tensorflow", "keras-jax": "jax", "keras-torch": "torch"}
+PACKAGES = {"keras": ("keras", "tensorflow"), "keras-jax": ("keras", "jax"), "keras-torch": ("keras", "torch")}
 
 
 def _environment(purpose: str) -> dict[str, tuple[str, str]]:
@@ -17,18 +31,66 @@ def _environment(purpose: str) -> dict[str, tuple[str, str]]:
             "TF_ENABLE_ONEDNN_OPTS": onednn}
 
 
-def _load():
+def worker_settings(name: str) -> dict[str, tuple[str, str]]:
+    """What the worker process of entry ``name`` sets before it imports Keras, with the reasons."""
+    backend = BACKENDS[name]
+    found = {"KERAS_BACKEND": (backend, f"Keras 3 on {backend}, in this entry's own worker process")}
+    if backend == "jax":
+        found["JAX_ENABLE_X64"] = ("1", "without it JAX computes float64 arrays in float32 (a float64 layer "
+                                        "returns float32), so float64 would not be compared")
+    return found
+
+
+def _worker_environment(name: str):
+    def environment(purpose: str) -> dict[str, tuple[str, str]]:
+        """:func:`worker_settings` in the entry's worker process; nothing in any other process (the parent runs Keras
+        on TensorFlow for the ``keras`` entry: its ``KERAS_BACKEND`` must stay)."""
+        return worker_settings(name) if os.environ.get(WORKER_VAR) == name else {}
+
+    return environment
+
+
+def local_framework(name: str):
+    """Entry ``name``'s :class:`~comparisons.frameworks.protocol.Framework` in this process: Keras must run on the
+    entry's backend here (RuntimeError otherwise)."""
     import keras
-    import tensorflow as tf
 
     from ..protocol import Framework
     from . import capability, model, timing, trainer
 
-    return Framework(name="keras", version=f"keras {keras.__version__} / tensorflow {tf.__version__}",
-                     versions={"keras": keras.__version__, "tensorflow": tf.__version__},
+    backend = keras.backend.backend()
+    if backend != BACKENDS[name]:
+        raise RuntimeError(f"{name}: Keras runs on {backend} in this process, the entry needs {BACKENDS[name]}")
+    package = importlib.import_module(backend)
+    version = f"keras {keras.__version__} / {backend} {package.__version__}"
+    if backend == "jax":
+        import jax
+
+        version += ", x64 on" if jax.config.jax_enable_x64 else ", x64 off (float64 computed as float32)"
+    return Framework(name=name, version=version, versions={"keras": keras.__version__, backend: package.__version__},
                      unsupported=capability.unsupported, reference_case=capability.reference_case, run=model.run,
-                     trainer=trainer.KerasTrainer, bench_step=timing.bench_step,
+                     trainer=trainer.KerasTrainer, bench_step=timing.bench_step, dtype_reason=capability.dtype_reason,
+                     kinds=CORE_KINDS,
                      reference_adam={"eps_hat": True})  # Keras' Adam adds eps before the bias correction
 
 
-ENTRIES = (Entry("keras", ("keras", "tensorflow"), _environment, _load),)
+def _load():
+    import tensorflow  # noqa: F401  (imported here so that a missing TensorFlow reads "not installed")
+
+    return local_framework("keras")
+
+
+def _remote_loader(name: str):
+    def load():
+        from comparisons import frameworks
+
+        from . import worker
+
+        return worker.framework(name, frameworks._prepared.get(name, "compare"), PACKAGES[name], local_framework)
+
+    return load
+
+
+ENTRIES = (Entry("keras", PACKAGES["keras"], _environment, _load),
+           *(Entry(name, PACKAGES[name], _worker_environment(name), _remote_loader(name))
+             for name in ("keras-jax", "keras-torch")))

@@ -1,5 +1,7 @@
 """What Keras can express of a case, and the reference conventions it computes: the per-kind reasons, the pooling
-plan (which Keras pooling has the reference's windows and divisors), the shapes through a case."""
+plan (which Keras pooling has the reference's windows and divisors), the shapes through a case, on the backend
+Keras was imported with (``keras.backend.backend()``: where a backend computes otherwise than TensorFlow, the
+reasons say so)."""
 
 from __future__ import annotations
 
@@ -88,6 +90,10 @@ def _pool_windows(s: LayerSpec, hw: Shape) -> tuple[str | None, str]:
                               pool_divisors(hw, kernel, stride, padding, out, False)):
             return None, ("Keras' \"same\" average pooling divides by the cells inside the input; the reference's "
                           "count_include_pad=True divisors count padding cells here")
+    if average and keras.backend.backend() == "torch" and any(before != after for before, after in same):
+        return None, (f"Keras {keras.__version__} on torch pads asymmetric \"same\" average pooling ({same} here) by "
+                      "replicating the edge cells and counts them in the divisor (TensorFlow divides by the cells "
+                      "inside the input)")
     return "same", ""
 
 
@@ -165,6 +171,33 @@ def reference_case(case: Case) -> Case:
     LeakyReLU with its slope rounded to float32 (see the module docstring)."""
     specs = tuple(_keras_convention(s) for s in case.specs)
     return dataclasses.replace(case, specs=specs) if specs != case.specs else case
+
+
+# What Keras computes in float32 when given float64, per backend (measured: float32-level errors, ~1e-7, in
+# ``cnnref verify``; the audit's probe keras-backend-float64): its ``keras.backend.result_type`` maps float64 to
+# float32 on every backend but TensorFlow, and these ops cast to that type.
+FLOAT32_IN_FLOAT64 = {
+    "jax": {"globalavgpool": "GlobalAveragePooling2D (ops.mean)", "tanh": "tanh (ops.tanh)",
+            "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization"},
+    "torch": {"linear": "Dense (ops.matmul)", "globalavgpool": "GlobalAveragePooling2D (ops.mean)",
+              "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization",
+              "loss": "the cross-entropy"},
+}
+
+
+def dtype_reason(case: Case, dtype: str) -> str | None:
+    """Why Keras on this backend cannot compute ``case`` in ``dtype`` (:data:`FLOAT32_IN_FLOAT64`), or None."""
+    backend = keras.backend.backend()
+    if dtype != "float64" or backend not in FLOAT32_IN_FLOAT64:
+        return None
+    table = FLOAT32_IN_FLOAT64[backend]
+    kinds = [f"{s.kind} (training)" if s.kind == "batchnorm" and not case.eval_mode else s.kind for s in case.specs]
+    kinds += ["loss"] if case.loss else []
+    what = list(dict.fromkeys(table[kind] for kind in kinds if kind in table))
+    if not what:
+        return None
+    return (f"Keras {keras.__version__} on {backend} computes float64 in float32 in {', '.join(what)}: "
+            "keras.backend.result_type maps float64 to float32 off TensorFlow")
 
 
 def unsupported(case: Case) -> str | None:

@@ -1,4 +1,5 @@
-"""Keras 3 (TensorFlow backend) side of the harness: the case's model as Keras layers, same parameters.
+"""Keras 3 side of the harness: the case's model as Keras layers, same parameters, on the backend Keras was
+imported with (TensorFlow, JAX or PyTorch; gradients through that backend's autodiff: :mod:`.gradients`).
 
 Keras is channels-last, so every array crosses :mod:`comparisons.layouts` on the way in
 and on the way out: inputs and ``dout`` NCHW -> NHWC, conv kernels OIHW -> HWIO, dense
@@ -47,7 +48,6 @@ import functools
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from comparisons.cases import Case, LayerSpec
 from reference.conv import conv_pads
@@ -55,10 +55,14 @@ from reference.windows import output_size, overhang
 
 from .. import layouts
 from .capability import Shape, _adaptive_size, _conv_geometry, _hwc, _pool_geometry, _pool_windows, _reason, _walk
+from .gradients import numpy, vjp
 from .layers import ConstantPadding2D, FixedMaskDropout, ReflectionPadding2D, SlicePadding2D
 from .losses import keras_cross_entropy
 
-tf.get_logger().setLevel("ERROR")
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
 
 
 class KerasModel:
@@ -92,11 +96,13 @@ class KerasModel:
                     self.dense_features[i] = flat_from
                 flat_from = None
         self.out_flat_from = flat_from  # the output is a channels-last Flatten of this (C, H, W) map
-        self(tf.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # creates the weights
+        self(keras.ops.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # builds weights
 
     @staticmethod
     def _layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
-        """The Keras layers computing one reference layer on a per-sample input of ``in_shape``, channels-last."""
+        """The Keras layers computing one reference layer on a per-sample input of ``in_shape``, channels-last.
+        Weights start as zeros (the reference's parameters are assigned before any use): random initialisers
+        would cost a compilation per weight shape on the JAX backend."""
         kw = s.kwargs
         fmt = {"data_format": "channels_last", "dtype": dtype}
         if s.kind == "conv":
@@ -117,8 +123,10 @@ class KerasModel:
             groups = kw.get("groups", 1)
             if groups > 1 and groups == kw["in_channels"]:  # depthwise: DepthwiseConv2D, kernel (kh, kw, C, m)
                 return pad + [keras.layers.DepthwiseConv2D(kw["kernel_size"], depth_multiplier=kw["out_channels"]
-                                                           // groups, **geometry)]
-            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], groups=groups, **geometry)]
+                                                           // groups, depthwise_initializer="zeros",
+                                                           bias_initializer="zeros", **geometry)]
+            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], groups=groups,
+                                              kernel_initializer="zeros", bias_initializer="zeros", **geometry)]
         if s.kind in ("avgpool", "maxpool"):
             kernel, stride, padding = _pool_geometry(s)
             plan = _pool_windows(s, in_shape[1:])[0]  # not None: _reason checked it
@@ -153,9 +161,10 @@ class KerasModel:
             return [keras.layers.Activation(s.kind, dtype=dtype)]
         if s.kind == "flatten":
             return [keras.layers.Flatten(**fmt)]
-        return [keras.layers.Dense(kw["out_features"], use_bias=kw["bias"], dtype=dtype)]
+        return [keras.layers.Dense(kw["out_features"], use_bias=kw["bias"], kernel_initializer="zeros",
+                                   bias_initializer="zeros", dtype=dtype)]
 
-    def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def __call__(self, x, training: bool = False):
         """The layers on ``x``; ``training`` as Keras' (batch statistics and masks when True)."""
         for layer in self.layers:
             x = layer(x, training=training)
@@ -239,7 +248,12 @@ class KerasModel:
         """Every parameter back in the reference layout, keyed as the reference model's (``"0.weight"``)."""
         keys = [f"{i}.{p}" for i, layer in self.owners.items() for p in self._variables(layer)
                 if p in ("weight", "bias")]
-        return {key: self.param_from_keras(key, np.asarray(self._variable(key).numpy())) for key in keys}
+        return {key: self.param_from_keras(key, numpy(self._variable(key).value)) for key in keys}
+
+    @property
+    def variables(self) -> list[keras.Variable]:
+        """Every variable of every layer (parameters, moving statistics, random-seed state)."""
+        return [v for layer in self.layers for v in layer.variables]
 
 
 @functools.lru_cache(maxsize=256)
@@ -257,26 +271,27 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
     variables = model.load(params)
     model.load(buffers or {})
     model.set_masks(masks or {})
-    xk = tf.constant(model.to_keras(x))
-    with tf.GradientTape() as tape:
-        tape.watch(xk)
+
+    def forward(xk):
+        """``(target, {"forward": out})``: the loss when there are labels, else the output itself."""
         out = model(xk, training=not case.eval_mode)
-        if labels is not None and option is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)(labels, out)
-        elif labels is not None:
-            loss_fn, y_true, sample_weight = keras_cross_entropy(option, labels, loss_args["weight"], dtype)
-            logits = tf.transpose(out, (0, 2, 1)) if out.shape.rank == 3 else out  # classes last (NHWC already)
-            loss = loss_fn(y_true, logits, sample_weight=sample_weight)
-    results = {"forward": model.out_from_keras(out.numpy())}
+        if labels is None:
+            return out, {"forward": out}
+        if option is None:
+            loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
+            return loss_fn(labels, out), {"forward": out}
+        loss_fn, y_true, sample_weight = keras_cross_entropy(option, labels, loss_args["weight"], dtype)
+        logits = keras.ops.transpose(out, (0, 2, 1)) if len(out.shape) == 3 else out  # classes last (NHWC already)
+        return loss_fn(y_true, logits, sample_weight=sample_weight), {"forward": out}
+
+    cotangent = loss_args.get("dloss", 1.0) if labels is not None else model.out_to_keras(dout)
+    target, aux, dx, grads = vjp(forward, model.to_keras(x), variables, cotangent, model.variables)
+    results = {"forward": model.out_from_keras(aux["forward"])}
     if labels is not None:
-        results["loss"] = loss.numpy()
-        dloss = tf.constant(loss_args.get("dloss", 1.0), dtype=dtype)
-        grads = tape.gradient(loss, [xk, *variables], output_gradients=dloss)
-    else:
-        grads = tape.gradient(out, [xk, *variables], output_gradients=tf.constant(model.out_to_keras(dout)))
-    results["dx"] = model.from_keras(grads[0].numpy())
-    for key, grad in zip(params, grads[1:], strict=True):
-        results[key] = model.param_from_keras(key, grad.numpy())
+        results["loss"] = target
+    results["dx"] = model.from_keras(dx)
+    for key, grad in zip(params, grads, strict=True):
+        results[key] = model.param_from_keras(key, grad)
     for key in buffers or {}:
-        results[key] = np.asarray(model._variable(key).numpy())
+        results[key] = numpy(model._variable(key).value)
     return results

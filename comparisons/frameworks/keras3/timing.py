@@ -1,11 +1,11 @@
 """The benchmarked layers in Keras 3 on TensorFlow: NHWC (TensorFlow's CPU convolution is channels-last only),
-forward + ``GradientTape`` inside one ``tf.function`` (see :mod:`comparisons.bench.measure`)."""
+forward + ``GradientTape`` inside one ``tf.function`` (see :mod:`comparisons.bench.measure`). The other backends
+run in a worker process (:mod:`.worker`), whose entries are not timed."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from comparisons.bench.measure import Step, Unavailable, input_data
 from comparisons.bench.shapes import POOL, Shape
@@ -15,6 +15,8 @@ _THREADS: list[int] = []
 
 def _set_threads(threads: int) -> None:
     """TensorFlow's thread pools, set once per process (TensorFlow refuses later changes)."""
+    import tensorflow as tf
+
     if not _THREADS:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -28,6 +30,10 @@ def bench_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0
     """forward + backward of the Keras equivalent of ``layer`` (NHWC), compiled with ``tf.function``."""
     if dtype != "float32":
         raise Unavailable("frameworks are timed in float32 only")
+    if keras.backend.backend() != "tensorflow":
+        raise Unavailable(f"Keras on {keras.backend.backend()} is not timed (its entry runs in a worker process)")
+    import tensorflow as tf
+
     _set_threads(threads)
     keras.utils.set_random_seed(seed)
     x = input_data(shape, dtype, seed)

@@ -1,16 +1,17 @@
 """One training step of a case's model in Keras: :mod:`.model`'s layers (the same conversions as the comparisons)
-trained by a ``tf.function`` step with ``keras.optimizers``."""
+trained with ``keras.optimizers``: on TensorFlow a ``tf.function`` step (``tf.GradientTape``), on JAX and PyTorch
+an eager step whose gradients come from :func:`.gradients.vjp` (``jax.vjp`` / ``torch.autograd``)."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from comparisons.cases import Case
 
 from ..layouts import nchw_to_nhwc
 from ..protocol import ADAM_EPS
+from .gradients import numpy, vjp
 from .model import KerasModel
 
 
@@ -21,8 +22,6 @@ class KerasTrainer:
     betas), so the loss and optimizer are built with ``floatx`` set to the dtype and the betas are given as
     numpy scalars of that dtype.
     """
-
-    name = "keras"
 
     def __init__(self, case: Case, params: dict[str, np.ndarray], dtype: str, optimizer: str, lr: float) -> None:
         previous = keras.config.floatx()
@@ -41,10 +40,20 @@ class KerasTrainer:
             self.opt.build(self.variables)
         finally:
             keras.config.set_floatx(previous)
-        self._step = tf.function(self._train_step)
-        self._predict = tf.function(lambda x: self.model(x, training=False))
+        backend = keras.backend.backend()
+        self.name = "keras" if backend == "tensorflow" else f"keras-{backend}"
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            self._step = tf.function(self._train_step)
+            self._predict = tf.function(lambda x: self.model(x, training=False))
+        else:
+            self._step, self._predict = self._eager_step, lambda x: self.model(x, training=False)
 
     def _train_step(self, x, y):
+        """The TensorFlow step: loss and gradients on a ``tf.GradientTape``, the update, the correct count."""
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             scores = self.model(x, training=True)
             loss = self.loss_fn(y, scores)
@@ -53,12 +62,23 @@ class KerasTrainer:
         correct = tf.reduce_sum(tf.cast(tf.argmax(scores, axis=1) == tf.cast(y, "int64"), "int32"))
         return loss, correct
 
+    def _eager_step(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """The JAX / PyTorch step: :func:`.gradients.vjp` of the loss (batch norm's moving statistics updated as in
+        the TensorFlow step), the update, the correct count."""
+        def loss(xk):
+            scores = self.model(xk, training=True)
+            return self.loss_fn(y, scores), {"scores": scores}
+
+        value, aux, _, grads = vjp(loss, x, self.variables, 1.0, self.model.variables)
+        self.opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], self.variables, strict=True))
+        return value, int(np.sum(np.argmax(aux["scores"], axis=1) == y))
+
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         loss, correct = self._step(nchw_to_nhwc(x), y)
         return float(loss), int(correct)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self._predict(nchw_to_nhwc(x)).numpy()
+        return numpy(self._predict(nchw_to_nhwc(x)))
 
     def params(self) -> dict[str, np.ndarray]:
         """Current parameters in the reference's layout."""

@@ -9,6 +9,7 @@ what ``nn.Dropout`` computes with its own random mask); in evaluation mode it is
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from comparisons.cases import Case, LayerSpec
+from comparisons.cases import Case, LayerSpec, spec
 
 from ..layouts import linear_from_torch, linear_to_torch
 
@@ -61,6 +62,18 @@ def _module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) ->
         if _is_pads(kw["padding"]):
             return ExplicitlyPaddedConv2d(*args, pads=kw["padding"], **options)
         return nn.Conv2d(*args, padding=kw["padding"], **options)
+    if s.kind == "convtranspose":  # the reference's names and weight layout (C, F/groups, kh, kw) are PyTorch's
+        return nn.ConvTranspose2d(**kw, dtype=dtype)
+    if s.kind == "layernorm":
+        return nn.LayerNorm(**kw, dtype=dtype)
+    if s.kind == "groupnorm":
+        return nn.GroupNorm(**kw, dtype=dtype)
+    if s.kind == "gelu":
+        return nn.GELU(**kw)
+    if s.kind == "softmax":
+        return nn.Softmax(**kw)
+    if s.kind == "hardsigmoid":  # float32_slope: the reference's switch for PyTorch's own backward
+        return nn.Hardsigmoid()
     if s.kind == "maxpool":  # kernel_size, stride, padding and the options, as the reference spells them
         return nn.MaxPool2d(**kw)
     if s.kind == "avgpool":
@@ -124,8 +137,12 @@ def unsupported(case: Case) -> str | None:
 
 
 def reference_case(case: Case) -> Case:
-    """The reference's defaults are PyTorch's conventions: the case as it is."""
-    return case
+    """The reference's defaults are PyTorch's conventions, except Hardsigmoid's gradient: PyTorch's CPU backward
+    multiplies by ``1/6`` rounded to float32 in every dtype (``Hardsigmoid(float32_slope=True)``)."""
+    if not any(s.kind == "hardsigmoid" for s in case.specs):
+        return case
+    specs = tuple(spec("hardsigmoid", float32_slope=True) if s.kind == "hardsigmoid" else s for s in case.specs)
+    return dataclasses.replace(case, specs=specs)
 
 
 def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
