@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .validation import FLOAT_CHARS, check_bool, check_gradients, check_real, check_real_pair
+from .validation import check_array_mapping, check_bool, check_gradients, check_real, check_real_pair
 
 
 class Optimizer:
@@ -28,7 +28,7 @@ class Optimizer:
 
     def __init__(self, params: Mapping[str, np.ndarray], lr: float) -> None:
         where = type(self).__name__
-        _check_params(params, where)
+        check_array_mapping(params, where, "params")
         self.params = params
         self.keys = list(params)
         # The arrays themselves, looked up once (as torch.optim holds its tensors): replacing an
@@ -48,21 +48,6 @@ class Optimizer:
 
     def _zeros(self) -> dict[str, np.ndarray]:
         return {key: np.zeros_like(p) for key, p in zip(self.keys, self.arrays, strict=True)}
-
-
-def _check_params(params, where: str) -> None:
-    """``params`` must be a non-empty mapping of writeable float32/float64 ndarrays (updated in place)."""
-    if not isinstance(params, Mapping):
-        raise TypeError(f"{where}: params must be a non-empty mapping name -> array, got {type(params).__name__}")
-    if not len(params):
-        raise ValueError(f"{where}: params must be a non-empty mapping name -> array, got {params!r}")
-    for key, value in params.items():
-        if not isinstance(value, np.ndarray) or value.dtype.char not in FLOAT_CHARS:
-            raise TypeError(f"{where}: params[{key!r}] must be a float ndarray (float32 or float64, updated in "
-                            f"place), got {type(value).__name__} {getattr(value, 'dtype', '')}")
-        if not value.flags.writeable:
-            raise ValueError(f"{where}: params[{key!r}] must be a writeable array (updated in place), got a "
-                             f"read-only array")
 
 
 class SGD(Optimizer):

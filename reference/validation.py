@@ -248,10 +248,10 @@ def check_array_mapping(value, where: str, name: str) -> dict:
         raise ValueError(f"{where}: {name} must be a non-empty mapping name -> array, got {value!r}")
     for key, arr in value.items():
         if not isinstance(arr, np.ndarray) or arr.dtype.char not in FLOAT_CHARS:
-            raise TypeError(f"{where}: {name}[{key!r}] must be a float32 or float64 ndarray (changed in place), got "
-                            f"{type(arr).__name__} {getattr(arr, 'dtype', '')}")
+            raise TypeError(f"{where}: {name}[{key!r}] must be a float ndarray (float32 or float64, updated in "
+                            f"place), got {type(arr).__name__} {getattr(arr, 'dtype', '')}")
         if not arr.flags.writeable:
-            raise ValueError(f"{where}: {name}[{key!r}] must be a writeable array (changed in place), got a "
+            raise ValueError(f"{where}: {name}[{key!r}] must be a writeable array (updated in place), got a "
                              f"read-only array")
     return dict(value)
 
