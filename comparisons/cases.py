@@ -350,6 +350,31 @@ def sample_norm_cases() -> list[Case]:
     return cases
 
 
+def upsample_cases() -> list[Case]:
+    """Upsample: each mode (bilinear with align_corners False and True), scale factors 2, 3, 0.5, 1.7 and 0.6 (the
+    fractional ones with and without recompute_scale_factor), a pair (2.1, 1.1) that gives twice and once the input
+    size (PyTorch's nearest special cases), explicit sizes up and down, single images and batches."""
+    grid = [  # (options, input shape)
+        ({"scale_factor": 2.0}, (2, 3, 4, 5)), ({"scale_factor": 3.0}, (3, 4, 5)),
+        ({"scale_factor": 0.5}, (2, 2, 7, 6)),
+        ({"scale_factor": 1.7}, (2, 2, 5, 6)), ({"scale_factor": 1.7, "recompute_scale_factor": True}, (2, 5, 6)),
+        ({"scale_factor": 0.6}, (2, 2, 5, 7)), ({"scale_factor": 0.6, "recompute_scale_factor": True}, (2, 2, 5, 7)),
+        ({"scale_factor": (2.1, 1.1)}, (2, 2, 5, 6)), ({"size": (7, 9)}, (2, 2, 4, 5)), ({"size": (3, 2)}, (2, 7, 5)),
+    ]
+    cases = []
+    for mode, align_corners in (("nearest", None), ("nearest-exact", None), ("bilinear", False), ("bilinear", True)):
+        for options, shape in grid:
+            kw = {"size": None, "scale_factor": None, "mode": mode, "align_corners": align_corners,
+                  "recompute_scale_factor": None, **options}
+            batch = len(shape) == 4
+            text = "-".join(f"{k}{'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in options.items())
+            corners = "" if align_corners is None else f"-ac{align_corners}"
+            cid = f"upsample-{mode}{corners}-{text}-{'batch' if batch else 'single'}-{'x'.join(map(str, shape))}"
+            cases.append(Case("Upsample", cid, (spec("upsample", **kw),), shape, seed=1300 + len(cases),
+                              tags=_tags(batch)))
+    return cases
+
+
 def more_activation_cases() -> list[Case]:
     """GELU (erf and tanh), Hardsigmoid (inside and beyond its kinks at +-3), Softmax along each axis of a batch,
     of a flat batch and of a single image (dim counts the batch axis)."""
@@ -470,7 +495,7 @@ def all_cases() -> list[Case]:
     return (conv_cases() + group_conv_cases() + pool_cases() + dense_cases() + loss_cases() + tutorial_cases()
             + batchnorm_cases()
             + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases() + option_cases()
-            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases())
+            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases() + upsample_cases())
 
 
 def expand(cases: list[Case]) -> list[tuple[Case, str, str]]:

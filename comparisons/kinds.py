@@ -102,6 +102,11 @@ def _softmax_reduction(layer: ref.Softmax, x_shape: Shape, out_shape: Shape) -> 
     return 2 * batch[layer.dim % len(batch)]  # the sum of exponentials, then the backward's sum, along dim
 
 
+def _upsample_reduction(layer: ref.Upsample, x_shape: Shape, out_shape: Shape) -> int:
+    # bilinear: 4 terms behind an output; an input gradient sums every output that read the cell (exact count)
+    return layer.longest_sum(x_shape[-2:])
+
+
 def _linear_reduction(layer: ref.Linear, x_shape: Shape, out_shape: Shape) -> int:
     return max(layer.in_features, layer.out_features, out_shape[0])
 
@@ -139,6 +144,8 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in (
     LayerKind("gelu", "GELU", lambda kw, impl, dtype, rng: ref.GELU(**kw)),
     LayerKind("softmax", "Softmax", lambda kw, impl, dtype, rng: ref.Softmax(**kw), reduction=_softmax_reduction),
     LayerKind("hardsigmoid", "Hardsigmoid", lambda kw, impl, dtype, rng: ref.Hardsigmoid(**kw)),
+    LayerKind("upsample", "Upsample", lambda kw, impl, dtype, rng: ref.Upsample(**kw, impl=impl), spatial=True,
+              reduction=_upsample_reduction),
     LayerKind("linear", "Linear", lambda kw, impl, dtype, rng: ref.Linear(**kw, dtype=dtype, rng=rng),
               reduction=_linear_reduction),
 )}

@@ -24,6 +24,7 @@ from .optim import SGD, Adam
 from .pool import AvgPool2d, MaxPool2d
 from .sample_norm import GroupNorm, LayerNorm
 from .softmax import Softmax
+from .upsample import Upsample
 
 __all__ = [
     "Adagrad",
@@ -35,6 +36,7 @@ __all__ = [
     "LayerNorm",
     "RMSprop",
     "Softmax",
+    "Upsample",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "clip_grad_norm",

@@ -260,3 +260,27 @@ def check_norm_type(value, where: str, name: str = "norm_type") -> float:
     """A vector norm's order: a real number > 0, or ``inf`` (the largest magnitude)."""
     v = check_real(value, where, name, minimum=0.0, min_inclusive=False, finite=False)
     return v
+
+
+def check_optional_bool(value, where: str, name: str) -> bool | None:
+    """None, or ``value`` as a bool (see :func:`check_bool`): a switch whose default depends on other arguments."""
+    return None if value is None else check_bool(value, where, name)
+
+
+def as_real_pair(value, where: str, name: str, **bounds) -> tuple[float, float]:
+    """A real number (for both axes) or a pair of real numbers, as ``(height, width)`` floats, each checked by
+    :func:`check_real` with ``bounds`` (``Upsample``'s ``scale_factor``)."""
+    if isinstance(value, (tuple, list, np.ndarray)) and not (isinstance(value, np.ndarray) and value.ndim == 0):
+        return check_real_pair(value, where, name, **bounds)
+    v = check_real(value, where, name, **bounds)
+    return (v, v)
+
+
+def check_exactly_one(where: str, **named) -> str:
+    """The name of the one argument of ``named`` that is not None; ValueError naming them all otherwise."""
+    given = [name for name, value in named.items() if value is not None]
+    if len(given) != 1:
+        names = " or ".join(named)
+        raise ValueError(f"{where}: exactly one of {names} must be given, got "
+                         f"{', '.join(f'{k}={v!r}' for k, v in named.items())}")
+    return given[0]

@@ -32,7 +32,7 @@ KERAS_LIMITS = {
     "layer 0 (maxpool): Keras MaxPooling2D has no return_indices": 4,
     "layer 0 (adaptivemaxpool): Keras AdaptiveMaxPooling2D has no return_indices": 2,
     "layer 0 (adaptivemaxpool): Keras {keras} AdaptiveMaxPooling2D max-pools with a window of": 2,
-    "{name} builds no layer of kind": 96,  # convtranspose, layernorm, groupnorm, gelu, softmax, hardsigmoid
+    "{name} builds no layer of kind": 256,  # convtranspose, layernorm, groupnorm, gelu, softmax, hardsigmoid, upsample
 }
 ONNX_RUNTIME_LIMITS = {
     "layer 0 (conv): ONNX Runtime's CPU provider has no float64 Conv kernel": 266,
@@ -47,7 +47,7 @@ ONNX_RUNTIME_LIMITS = {
     "layer 1 (batchnorm): training mode updates the running statistics": 4,
     "layer 0 (conv): the exporter writes padding='same' as auto_pad=SAME_UPPER": 12,
     "layer 0 (leakyrelu): ONNX stores LeakyRelu's alpha as a float32 attribute": 3,
-    "{name} builds no layer of kind": 76,  # convtranspose, layernorm, groupnorm, gelu, hardsigmoid
+    "{name} builds no layer of kind": 236,  # convtranspose, layernorm, groupnorm, gelu, hardsigmoid, upsample
     "softmax_cross_entropy: ONNX SoftmaxCrossEntropyLoss takes integer class labels only": 14,
     "softmax_cross_entropy: the exporter refuses label_smoothing": 12,
 }
@@ -63,7 +63,7 @@ ALLOWED_SKIPS = {
     "onnxruntime-optimized": ONNX_RUNTIME_LIMITS,
 }
 # the fewest runs of the matrix that go ahead against each framework (without an entry: every run)
-RUNS_AT_LEAST = {"torch": 1044, "keras": 748, "keras-torch": 696, "keras-jax": 726, "jax": 1030, "onnxruntime": 548,
+RUNS_AT_LEAST = {"torch": 1204, "keras": 748, "keras-torch": 696, "keras-jax": 726, "jax": 1190, "onnxruntime": 548,
                  "onnxruntime-optimized": 548}
 # Frameworks run here on every SAMPLE_STEP-th run of the matrix (their own test module holds a representative
 # subset of every kind and option, and `cnnref verify --framework NAME` runs it all): JAX compiles each new shape

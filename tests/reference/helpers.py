@@ -33,6 +33,7 @@ from reference import (
     Sigmoid,
     Softmax,
     Tanh,
+    Upsample,
     gradient_errors,
     max_rel_error,
 )
@@ -106,6 +107,8 @@ LAYER_KINDS: dict[str, tuple] = {
     "GELU-tanh": (lambda: GELU("tanh"), ((2, 3, 4, 5), (1, 2, 3))),
     "Hardsigmoid": (Hardsigmoid, ((2, 3, 4, 5), (1, 2, 3))),
     "Softmax": (Softmax, ((2, 3, 4, 5), (3, 4, 5))),
+    **{f"Upsample-{mode}-{impl}": (lambda mode=mode, impl=impl: Upsample(scale_factor=1.7, mode=mode, impl=impl),
+                                   ((2, 3, 4, 5), (3, 5, 3))) for mode in ("nearest", "bilinear") for impl in IMPLS},
 }
 WITH_PARAMS = [name for name, (build, _) in LAYER_KINDS.items() if len(build().params)]
 

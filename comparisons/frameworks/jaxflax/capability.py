@@ -17,6 +17,7 @@ import numpy as np
 
 from comparisons.cases import Case, LayerSpec, spec
 from reference.conv import conv_pads
+from reference.upsample import Upsample
 from reference.validation import as_pair
 from reference.windows import output_size
 
@@ -24,7 +25,7 @@ WHERE = "frameworks.jaxflax"
 SHAPE_PRESERVING = ("relu", "leakyrelu", "sigmoid", "tanh", "batchnorm", "dropout", "gelu", "hardsigmoid", "softmax",
                     "layernorm", "groupnorm")
 KINDS = ("conv", "convtranspose", "maxpool", "avgpool", "globalavgpool", "adaptiveavgpool", "adaptivemaxpool",
-         "globalmaxpool", "flatten", "linear", *SHAPE_PRESERVING)
+         "globalmaxpool", "flatten", "linear", "upsample", *SHAPE_PRESERVING)
 
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
@@ -86,6 +87,8 @@ def walk(specs: tuple[LayerSpec, ...], sample_shape: Shape) -> Iterator[tuple[in
             out = (shape[0], *adaptive_size(s, shape[1:]))
         elif s.kind in ("globalavgpool", "globalmaxpool"):
             out = (shape[0],)
+        elif s.kind == "upsample":
+            out = (shape[0], *Upsample(**kw).output_hw(shape[1:]))
         elif s.kind == "flatten":
             out = (int(np.prod(shape)),)
         elif s.kind == "linear":

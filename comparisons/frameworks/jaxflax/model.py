@@ -30,6 +30,7 @@ from flax import nnx
 from jax import lax
 
 from comparisons.cases import Case, LayerSpec
+from reference.upsample import Upsample
 from reference.windows import overhang
 
 from .. import layouts
@@ -156,6 +157,19 @@ def _pool(s: LayerSpec, in_shape: Shape, out_shape: Shape) -> nnx.Module:
     return Fn(fn if kw.get("return_indices", False) else lambda x: fn(x)[0])
 
 
+def _resize(x, plans):
+    """``x (N, H, W, C)`` resized as the reference's ``Upsample`` (its per-axis index and weight arrays, PyTorch's
+    arithmetic; ``jax.image.resize`` does not pick PyTorch's nearest cells): along the width, then the height."""
+    for plan, axis, shape in zip(plans[::-1], (2, 1), ((-1, 1), (-1, 1, 1)), strict=True):
+        first = jnp.take(x, jnp.asarray(plan.i0), axis=axis)
+        if plan.l0 is None:
+            x = first
+        else:
+            x = (first * jnp.asarray(plan.l0).reshape(shape)
+                 + jnp.take(x, jnp.asarray(plan.i1), axis=axis) * jnp.asarray(plan.l1).reshape(shape))
+    return x
+
+
 def _layer(s: LayerSpec, in_shape: Shape, out_shape: Shape, dtype, training: bool, mask: bool,
            rngs: nnx.Rngs, channels_last: bool = True) -> nnx.Module:
     """The Flax module of one spec (channels-last)."""
@@ -176,6 +190,8 @@ def _layer(s: LayerSpec, in_shape: Shape, out_shape: Shape, dtype, training: boo
     if s.kind == "softmax":  # the reference's dim counts the batch axis, in the channels-first layout
         axis = _channels_last_axis(kw.get("dim", 1), len(in_shape) + 1) if channels_last else kw.get("dim", 1)
         return Fn(functools.partial(jax.nn.softmax, axis=axis))
+    if s.kind == "upsample":
+        return Fn(functools.partial(_resize, plans=Upsample(**kw).plans(in_shape[1:], dtype)))
     if s.kind in ("maxpool", "avgpool"):
         return _pool(s, in_shape, out_shape)
     if s.kind in ("adaptiveavgpool", "adaptivemaxpool"):

@@ -1,5 +1,6 @@
 """Keras 3 side of the harness: the case's model as Keras layers, same parameters, on the backend Keras was
-imported with (TensorFlow, JAX or PyTorch; gradients through that backend's autodiff: :mod:`.gradients`).
+imported with (TensorFlow, JAX or PyTorch; gradients through that backend's autodiff: :mod:`.gradients`). Each
+layer kind's Keras layers are its record's in :data:`.kinds.KERAS_KINDS`.
 
 Keras is channels-last, so every array crosses :mod:`comparisons.layouts` on the way in
 and on the way out: inputs and ``dout`` NCHW -> NHWC, conv kernels OIHW -> HWIO, dense
@@ -50,19 +51,24 @@ import keras
 import numpy as np
 
 from comparisons.cases import Case, LayerSpec
-from reference.conv import conv_pads
-from reference.windows import output_size, overhang
 
 from .. import layouts
-from .capability import Shape, _adaptive_size, _conv_geometry, _hwc, _pool_geometry, _pool_windows, _reason, _walk
+from .capability import _walk
 from .gradients import numpy, vjp
-from .layers import ConstantPadding2D, FixedMaskDropout, ReflectionPadding2D, SlicePadding2D
+from .kinds import Shape
+from .layers import FixedMaskDropout
 from .losses import keras_cross_entropy
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+
+
+def _hwc(chw: Shape) -> Shape:
+    """A feature map's ``(C, H, W)`` shape written channels-last, ``(H, W, C)``."""
+    c, h, w = chw
+    return (h, w, c)
 
 
 class KerasModel:
@@ -80,89 +86,30 @@ class KerasModel:
         self.dense_features: dict[int, Shape] = {}  # linear index -> (C, H, W) its input was flattened from
         self.dropouts: dict[int, tuple[FixedMaskDropout, Shape | None]] = {}  # index -> layer, flattened from
         flat_from = None
-        for i, s, in_shape, _ in _walk(specs, sample_shape):
-            reason = _reason(s, in_shape)
+        for i, s, record, in_shape, _ in _walk(specs, sample_shape):
+            reason = record.reason(s, in_shape)
             if reason is not None:
                 raise ValueError(f"frameworks.keras3: layer {i} ({s.kind}) cannot be built: {reason}")
-            self.layers += self._layers(s, dtype, in_shape)
-            if s.kind in ("conv", "linear", "batchnorm"):
+            self.layers += record.layers(s, dtype, in_shape)
+            if record.owns_params:
                 self.owners[i] = self.layers[-1]
-            if s.kind == "dropout":
-                self.dropouts[i] = (self.layers[-1], flat_from if len(in_shape) == 1 else None)
-            if s.kind == "flatten" and len(in_shape) == 3:
-                flat_from = in_shape
-            if s.kind == "linear":
-                if flat_from is not None:
-                    self.dense_features[i] = flat_from
-                flat_from = None
+            flat_from = self._track_flatten(i, self.layers[-1], in_shape, flat_from)
         self.out_flat_from = flat_from  # the output is a channels-last Flatten of this (C, H, W) map
         self(keras.ops.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # builds weights
 
-    @staticmethod
-    def _layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
-        """The Keras layers computing one reference layer on a per-sample input of ``in_shape``, channels-last.
-        Weights start as zeros (the reference's parameters are assigned before any use): random initialisers
-        would cost a compilation per weight shape on the JAX backend."""
-        kw = s.kwargs
-        fmt = {"data_format": "channels_last", "dtype": dtype}
-        if s.kind == "conv":
-            kernel, stride, dilation = _conv_geometry(s)
-            pads = conv_pads(kw["padding"], kernel, stride, dilation)
-            mode = kw.get("padding_mode", "zeros")
-            same = mode == "zeros" and pads == layouts.keras_same_padding(in_shape[1:], kernel, stride, dilation)
-            if same or pads == ((0, 0), (0, 0)):
-                pad = []
-            elif mode == "reflect":
-                pad = [ReflectionPadding2D(pads, dtype=dtype)]
-            elif mode in ("replicate", "circular"):
-                pad = [SlicePadding2D(pads, mode, dtype=dtype)]
-            else:
-                pad = [keras.layers.ZeroPadding2D(pads, **fmt)]
-            geometry = {"strides": kw["stride"], "padding": "same" if same else "valid",
-                        "dilation_rate": kw["dilation"], "use_bias": kw["bias"], **fmt}
-            groups = kw.get("groups", 1)
-            if groups > 1 and groups == kw["in_channels"]:  # depthwise: DepthwiseConv2D, kernel (kh, kw, C, m)
-                return pad + [keras.layers.DepthwiseConv2D(kw["kernel_size"], depth_multiplier=kw["out_channels"]
-                                                           // groups, depthwise_initializer="zeros",
-                                                           bias_initializer="zeros", **geometry)]
-            return pad + [keras.layers.Conv2D(kw["out_channels"], kw["kernel_size"], groups=groups,
-                                              kernel_initializer="zeros", bias_initializer="zeros", **geometry)]
-        if s.kind in ("avgpool", "maxpool"):
-            kernel, stride, padding = _pool_geometry(s)
-            plan = _pool_windows(s, in_shape[1:])[0]  # not None: _reason checked it
-            pad = [keras.layers.ZeroPadding2D(layouts.padding_to_keras(padding), **fmt)] if plan == "zeropad" else []
-            if plan == "infpad":
-                out = output_size(in_shape[1:], kernel, stride, padding, (1, 1), "frameworks.keras3",
-                                  kw.get("ceil_mode", False))
-                extra = overhang(in_shape[1:], kernel, stride, padding, (1, 1), out)
-                pads = tuple((p, p + e) for p, e in zip(padding, extra, strict=True))
-                pad = [ConstantPadding2D(pads, -np.inf, dtype=dtype)]
-            pool = keras.layers.AveragePooling2D if s.kind == "avgpool" else keras.layers.MaxPooling2D
-            return pad + [pool(kernel, stride, padding="same" if plan == "same" else "valid", **fmt)]
-        if s.kind == "adaptiveavgpool":
-            return [keras.layers.AdaptiveAveragePooling2D(_adaptive_size(s, in_shape[1:]), **fmt)]
-        if s.kind == "adaptivemaxpool":
-            return [keras.layers.AdaptiveMaxPooling2D(_adaptive_size(s, in_shape[1:]), **fmt)]
-        if s.kind == "globalmaxpool":
-            return [keras.layers.GlobalMaxPooling2D(**fmt)]
-        if s.kind == "globalavgpool":
-            return [keras.layers.GlobalAveragePooling2D(**fmt)]
-        if s.kind == "batchnorm":
-            # Keras' momentum weighs the old moving value: 1 - PyTorch's (see the module docstring)
-            return [keras.layers.BatchNormalization(axis=-1, momentum=1.0 - kw["momentum"], epsilon=kw["eps"],
-                                                    dtype=dtype)]
-        if s.kind == "dropout":
-            return [FixedMaskDropout(kw["p"], dtype=dtype)]
-        if s.kind == "relu":
-            return [keras.layers.ReLU(dtype=dtype)]
-        if s.kind == "leakyrelu":
-            return [keras.layers.LeakyReLU(negative_slope=kw["negative_slope"], dtype=dtype)]
-        if s.kind in ("sigmoid", "tanh"):
-            return [keras.layers.Activation(s.kind, dtype=dtype)]
-        if s.kind == "flatten":
-            return [keras.layers.Flatten(**fmt)]
-        return [keras.layers.Dense(kw["out_features"], use_bias=kw["bias"], kernel_initializer="zeros",
-                                   bias_initializer="zeros", dtype=dtype)]
+    def _track_flatten(self, i: int, last: keras.Layer, in_shape: Shape, flat_from: Shape | None) -> Shape | None:
+        """Where a channels-last Flatten's order reaches, by the Keras layer ``last`` built for spec ``i``: a Flatten
+        of a ``(C, H, W)`` map starts it, a Dense consumes it (its kernel rows are permuted), a dropout on it takes
+        its mask permuted. Returns the ``(C, H, W)`` map the current features were flattened from, or None."""
+        if isinstance(last, FixedMaskDropout):
+            self.dropouts[i] = (last, flat_from if len(in_shape) == 1 else None)
+        if isinstance(last, keras.layers.Flatten) and len(in_shape) == 3:
+            return in_shape
+        if isinstance(last, keras.layers.Dense):
+            if flat_from is not None:
+                self.dense_features[i] = flat_from
+            return None
+        return flat_from
 
     def __call__(self, x, training: bool = False):
         """The layers on ``x``; ``training`` as Keras' (batch statistics and masks when True)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -53,56 +54,67 @@ def _is_pads(padding) -> bool:
     return isinstance(padding, tuple) and all(isinstance(p, tuple) for p in padding)
 
 
+def _conv(kw: dict, dtype: torch.dtype, mask: np.ndarray | None) -> nn.Module:
+    """``nn.Conv2d``, or :class:`ExplicitlyPaddedConv2d` for ``((top, bottom), (left, right))`` padding."""
+    args = (kw["in_channels"], kw["out_channels"], kw["kernel_size"])
+    options = {"stride": kw["stride"], "dilation": kw["dilation"], "bias": kw["bias"],
+               "groups": kw.get("groups", 1), "padding_mode": kw.get("padding_mode", "zeros"), "dtype": dtype}
+    if _is_pads(kw["padding"]):
+        return ExplicitlyPaddedConv2d(*args, pads=kw["padding"], **options)
+    return nn.Conv2d(*args, padding=kw["padding"], **options)
+
+
+def _batchnorm(kw: dict, dtype: torch.dtype, mask: np.ndarray | None) -> nn.Module:
+    return nn.BatchNorm2d(kw["num_features"], eps=kw["eps"], momentum=kw["momentum"], dtype=dtype)
+
+
+def _dropout(kw: dict, dtype: torch.dtype, mask: np.ndarray | None) -> nn.Module:
+    """``nn.Dropout``, or :class:`MaskedDropout` applying the reference's keep-mask when there is one."""
+    return nn.Dropout(kw["p"]) if mask is None else MaskedDropout(kw["p"], torch.from_numpy(mask).to(dtype))
+
+
+def _linear(kw: dict, dtype: torch.dtype, mask: np.ndarray | None) -> nn.Module:
+    return nn.Linear(kw["in_features"], kw["out_features"], bias=kw["bias"], dtype=dtype)
+
+
+# kind -> builder(kwargs, dtype, keep-mask or None) of its module; the reference's argument names are PyTorch's
+BUILDERS: dict[str, Callable[[dict, torch.dtype, np.ndarray | None], nn.Module]] = {
+    "conv": _conv,
+    # the reference's names and weight layout (C, F/groups, kh, kw) are PyTorch's
+    "convtranspose": lambda kw, dtype, mask: nn.ConvTranspose2d(**kw, dtype=dtype),
+    "layernorm": lambda kw, dtype, mask: nn.LayerNorm(**kw, dtype=dtype),
+    # size, scale_factor, mode, align_corners, recompute_scale_factor: the reference's names and defaults
+    "upsample": lambda kw, dtype, mask: nn.Upsample(**kw),
+    "groupnorm": lambda kw, dtype, mask: nn.GroupNorm(**kw, dtype=dtype),
+    "gelu": lambda kw, dtype, mask: nn.GELU(**kw),
+    "softmax": lambda kw, dtype, mask: nn.Softmax(**kw),
+    # float32_slope: the reference's switch for PyTorch's own backward
+    "hardsigmoid": lambda kw, dtype, mask: nn.Hardsigmoid(),
+    # kernel_size, stride, padding and the options, as the reference spells them
+    "maxpool": lambda kw, dtype, mask: nn.MaxPool2d(**kw),
+    "avgpool": lambda kw, dtype, mask: nn.AvgPool2d(**{"count_include_pad": True, **kw}),
+    "globalavgpool": lambda kw, dtype, mask: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+    "adaptiveavgpool": lambda kw, dtype, mask: nn.AdaptiveAvgPool2d(**kw),
+    "adaptivemaxpool": lambda kw, dtype, mask: nn.AdaptiveMaxPool2d(**kw),
+    # not x.amax(dim=(2, 3)): amax splits a tied maximum's gradient evenly
+    "globalmaxpool": lambda kw, dtype, mask: nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()),
+    "batchnorm": _batchnorm,
+    "dropout": _dropout,
+    "relu": lambda kw, dtype, mask: nn.ReLU(),
+    "leakyrelu": lambda kw, dtype, mask: nn.LeakyReLU(kw["negative_slope"]),
+    "sigmoid": lambda kw, dtype, mask: nn.Sigmoid(),
+    "tanh": lambda kw, dtype, mask: nn.Tanh(),
+    "flatten": lambda kw, dtype, mask: nn.Flatten(),
+    "linear": _linear,
+}
+
+
 def _module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) -> nn.Module:
-    kw = s.kwargs
-    if s.kind == "conv":
-        args = (kw["in_channels"], kw["out_channels"], kw["kernel_size"])
-        options = {"stride": kw["stride"], "dilation": kw["dilation"], "bias": kw["bias"],
-                   "groups": kw.get("groups", 1), "padding_mode": kw.get("padding_mode", "zeros"), "dtype": dtype}
-        if _is_pads(kw["padding"]):
-            return ExplicitlyPaddedConv2d(*args, pads=kw["padding"], **options)
-        return nn.Conv2d(*args, padding=kw["padding"], **options)
-    if s.kind == "convtranspose":  # the reference's names and weight layout (C, F/groups, kh, kw) are PyTorch's
-        return nn.ConvTranspose2d(**kw, dtype=dtype)
-    if s.kind == "layernorm":
-        return nn.LayerNorm(**kw, dtype=dtype)
-    if s.kind == "groupnorm":
-        return nn.GroupNorm(**kw, dtype=dtype)
-    if s.kind == "gelu":
-        return nn.GELU(**kw)
-    if s.kind == "softmax":
-        return nn.Softmax(**kw)
-    if s.kind == "hardsigmoid":  # float32_slope: the reference's switch for PyTorch's own backward
-        return nn.Hardsigmoid()
-    if s.kind == "maxpool":  # kernel_size, stride, padding and the options, as the reference spells them
-        return nn.MaxPool2d(**kw)
-    if s.kind == "avgpool":
-        return nn.AvgPool2d(**{"count_include_pad": True, **kw})
-    if s.kind == "globalavgpool":
-        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    if s.kind == "adaptiveavgpool":
-        return nn.AdaptiveAvgPool2d(**kw)
-    if s.kind == "adaptivemaxpool":
-        return nn.AdaptiveMaxPool2d(**kw)
-    if s.kind == "globalmaxpool":  # not x.amax(dim=(2, 3)): amax splits a tied maximum's gradient evenly
-        return nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())
-    if s.kind == "batchnorm":
-        return nn.BatchNorm2d(kw["num_features"], eps=kw["eps"], momentum=kw["momentum"], dtype=dtype)
-    if s.kind == "dropout":
-        return nn.Dropout(kw["p"]) if mask is None else MaskedDropout(kw["p"], torch.from_numpy(mask).to(dtype))
-    if s.kind == "relu":
-        return nn.ReLU()
-    if s.kind == "leakyrelu":
-        return nn.LeakyReLU(kw["negative_slope"])
-    if s.kind == "sigmoid":
-        return nn.Sigmoid()
-    if s.kind == "tanh":
-        return nn.Tanh()
-    if s.kind == "flatten":
-        return nn.Flatten()
-    if s.kind == "linear":
-        return nn.Linear(kw["in_features"], kw["out_features"], bias=kw["bias"], dtype=dtype)
-    raise ValueError(f"frameworks.pytorch: unknown layer kind {s.kind!r}")
+    """The module of spec ``s`` (its kind's builder in :data:`BUILDERS`), ``mask`` the keep-mask of a dropout."""
+    builder = BUILDERS.get(s.kind)
+    if builder is None:
+        raise ValueError(f"frameworks.pytorch: unknown layer kind {s.kind!r}")
+    return builder(s.kwargs, dtype, mask)
 
 
 def _to_torch(key: str, value: np.ndarray, module: nn.Module) -> np.ndarray:

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.jax
 
 # (case id, dtype): every kind and option of the matrix at least once
 SUBSET = [
+    ("upsample-nearest-scale_factor1.7-batch-2x2x5x6", "float64"),
+    ("upsample-bilinear-acFalse-scale_factor0.5-batch-2x2x7x6", "float32"),
     ("conv-k3x3-s2-p1-d2-single-nobias", "float64"),
     ("conv-grouped-c4-f4-g2-k2x3-s2-p1x0-d1-single-nobias", "float32"),
     ("conv-depthwise-c3-f6-g3-k3x3-s2-p1-d1-single-nobias", "float64"),

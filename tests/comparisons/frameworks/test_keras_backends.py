@@ -22,7 +22,7 @@ from tests.comparisons.helpers import assert_all_pass
 from tests.frameworks import framework_or_skip
 
 BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in ("keras-jax", "keras-torch")]
-# the kinds of the Keras entries' builders (comparisons/frameworks/keras3/model.py)
+# the kinds of the Keras entries' builders (comparisons/frameworks/keras3/kinds.py)
 KINDS = ("conv", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool", "globalmaxpool", "globalavgpool",
          "batchnorm", "dropout", "relu", "leakyrelu", "sigmoid", "tanh", "flatten", "linear")
 
