@@ -11,12 +11,14 @@ import functools
 import os
 
 import numpy as np  # noqa: F401  (loads the BLAS library the controller finds)
-from threadpoolctl import ThreadpoolController
 
 
 @functools.lru_cache(maxsize=1)
-def controller() -> ThreadpoolController:
-    """The process's controller of native thread pools (built on first use)."""
+def controller():
+    """The process's ``threadpoolctl.ThreadpoolController`` (built on first use; threadpoolctl comes with the
+    ``report`` extra, which ``cnnref bench`` needs)."""
+    from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 

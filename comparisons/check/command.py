@@ -45,8 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(configs):
-    from tqdm import tqdm
-
+    """``configs`` behind a progress bar on stderr (tqdm, from the ``report`` extra), or as they are without it."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return configs
     return tqdm(configs, desc="check", unit="config", file=sys.stderr, leave=False, mininterval=2.0, delay=3.0)
 
 

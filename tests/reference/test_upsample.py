@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import Upsample, max_rel_error
 from reference.upsample import axis_plan
+from tests.frameworks import import_or_skip
 from tests.reference.helpers import assert_gradients_match, assert_impls_agree
 
 MODES = [("nearest", None), ("nearest-exact", None), ("bilinear", False), ("bilinear", True)]
@@ -30,6 +30,7 @@ def build(case, impl):
 
 
 def torch_run(x, dout, mode, corners, **options):
+    torch = import_or_skip("torch")
     """PyTorch's ``(out, dx)`` (a single image as a batch of one, as the reference)."""
     xt = torch.from_numpy(x[None] if x.ndim == 3 else x).requires_grad_(True)
     out = torch.nn.Upsample(mode=mode, align_corners=corners, **options)(xt)
@@ -101,6 +102,7 @@ def test_random_options_match_torch(h, w, mode, up, sf, sf2, oh, ow, recompute, 
 
 
 def test_nearest_scale_is_pytorch_float32_arithmetic():
+    torch = import_or_skip("torch")
     """Measured: ``floor(float32(o) * float32(1 / scale_factor))`` without recompute, ``in / out`` with it, and
     PyTorch's copies for an output of the input's size or twice it, whatever the scale factor."""
     plan = axis_plan(5, 5, "nearest", False, 1.1, np.float64)  # 1/1.1 would give [0, 0, 1, 2, 3]
