@@ -45,15 +45,19 @@ def numerical_gradient(f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndar
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     for _ in it:
-        idx = it.multi_index
-        old = x[idx]
-        x[idx] = old + h
-        plus = np.sum(f() * dout)
-        x[idx] = old - h
-        minus = np.sum(f() * dout)
-        x[idx] = old
-        grad[idx] = (plus - minus) / (2 * h)
+        grad[it.multi_index] = central_difference(f, x, it.multi_index, dout, h)
     return grad
+
+
+def central_difference(f: Callable[[], np.ndarray], x: np.ndarray, index: tuple, dout: np.ndarray, h: float) -> float:
+    """``(sum(f() * dout) at x[index] + h  -  the same at x[index] - h) / 2h``; ``x[index]`` is restored."""
+    old = x[index]
+    x[index] = old + h
+    plus = np.sum(f() * dout)
+    x[index] = old - h
+    minus = np.sum(f() * dout)
+    x[index] = old
+    return (plus - minus) / (2 * h)
 
 
 MODES = ("full", "directional", "sampled")
@@ -107,13 +111,7 @@ def sampled_error(f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, 
     flat = rng.choice(x.size, size=min(samples, x.size), replace=False)
     worst, scale = 0.0, float(np.max(np.abs(grad)))
     for index in zip(*np.unravel_index(flat, x.shape), strict=True):
-        old = x[index]
-        x[index] = old + h
-        plus = np.sum(f() * dout)
-        x[index] = old - h
-        minus = np.sum(f() * dout)
-        x[index] = old
-        numeric = (plus - minus) / (2 * h)
+        numeric = central_difference(f, x, index, dout, h)
         err, s = abs(grad[index] - numeric), max(scale, abs(numeric))
         worst = max(worst, 0.0 if err == 0.0 else (float("inf") if s == 0.0 else err / s))
     return worst

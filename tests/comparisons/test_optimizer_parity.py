@@ -11,6 +11,7 @@ import pytest
 
 import reference as ref
 from tests.frameworks import import_or_skip
+from tests.torch_optim import run_torch
 
 pytestmark = pytest.mark.torch
 
@@ -37,21 +38,6 @@ def run_reference(make, params, grads, clip=None):
             clip(g)
         opt.step(g)
         history.append({k: v.copy() for k, v in current.items()})
-    return history
-
-
-def run_torch(make, params, grads, clip=None):
-    torch = import_or_skip("torch")
-    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    opt = make(torch, list(tensors.values()))
-    history = []
-    for g in grads:
-        for k, t in tensors.items():
-            t.grad = torch.from_numpy(g[k].copy())
-        if clip:
-            clip(torch, list(tensors.values()))
-        opt.step()
-        history.append({k: t.detach().numpy().copy() for k, t in tensors.items()})
     return history
 
 

@@ -22,6 +22,7 @@ import pytest
 import reference as ref
 from reference.optim import SGD, Adam
 from tests.frameworks import import_or_skip
+from tests.torch_optim import run_torch
 
 SHAPES = {"0.weight": (3, 2, 3, 3), "0.bias": (3,), "4.weight": (12, 5), "4.bias": (5,)}
 STEPS = 8
@@ -319,19 +320,6 @@ def test_a_copy_of_model_and_adam_updates_the_copied_model(duplicate):
 
 
 # -- PyTorch --------------------------------------------------------------------------
-def run_torch(make, params, grads):
-    torch = import_or_skip("torch")
-    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    opt = make(torch, list(tensors.values()))
-    history = []
-    for g in grads:
-        for k, t in tensors.items():
-            t.grad = torch.from_numpy(g[k].copy())
-        opt.step()
-        history.append({k: t.detach().numpy().copy() for k, t in tensors.items()})
-    return history
-
-
 @pytest.mark.torch
 @pytest.mark.parametrize("config", SGD_CONFIGS.values(), ids=SGD_CONFIGS.keys())
 def test_sgd_matches_torch(config):
