@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+import reference
 from comparisons.bench.blas import blas_info, set_blas_threads
 
 THREADS = int(os.environ.get("CNNREF_BENCH_THREADS", "2"))
@@ -26,8 +27,10 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 @pytest.fixture(scope="session", autouse=True)
 def bench_threads() -> int:
-    """numpy's BLAS gets ``THREADS`` threads (the root conftest asks for one, for the tests)."""
+    """numpy's BLAS gets ``THREADS`` threads (the root conftest asks for one, for the tests), and the reference's
+    im2col splits a batch over as many."""
     set_blas_threads(THREADS)
+    reference.set_num_threads(THREADS)
     return THREADS
 
 

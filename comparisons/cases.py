@@ -18,6 +18,9 @@ from . import cases_options, kinds
 from .frameworks.layouts import keras_same_padding
 
 IMPLS = ("loop", "im2col")
+# The loss of a case that ends in ``softmax_cross_entropy(scores, labels)`` with PyTorch's defaults: the mean over
+# class indices drawn uniformly, no options.
+PLAIN_CROSS_ENTROPY = cases_options.CrossEntropyOption("plain", scores_shape=())
 DTYPES = ("float64", "float32")
 
 
@@ -41,18 +44,33 @@ def spec(kind: str, **kwargs) -> LayerSpec:
 class Case:
     """A model, an input shape and a readable id such as ``conv-k3x3-s2-p1-d1-batch-bias``.
 
+    ``family``: the layer the case is about, as ``cnnref verify --layer`` takes it (``"Conv2d"``); ``variant``: which
+    of its variants, if any (``"grouped"``): together the records' ``layer`` (``"Conv2d(grouped)"``).
+    ``loss``: the softmax cross-entropy ending the model (:data:`PLAIN_CROSS_ENTROPY`, or options), or None.
     Tags: ``"single"`` (the input is one ``(C, H, W)`` image), ``"eval"`` (the model runs in
     evaluation mode: batch norm uses its running statistics, dropout is the identity).
     """
 
-    layer: str
+    family: str
     id: str
     specs: tuple[LayerSpec, ...]
     input_shape: tuple[int, ...]
-    loss: bool | cases_options.CrossEntropyOption = False
+    loss: cases_options.CrossEntropyOption | None = None
     scale: float = 1.0
     seed: int = 0
     tags: frozenset = field(default_factory=frozenset)
+    variant: str | None = None
+
+    def __post_init__(self) -> None:
+        if "(" in self.family:
+            raise ValueError(f"Case: family {self.family!r} holds a variant; pass variant= instead")
+        if self.loss is not None and not isinstance(self.loss, cases_options.CrossEntropyOption):
+            raise TypeError(f"Case: loss must be a CrossEntropyOption or None, got {self.loss!r}")
+
+    @property
+    def layer(self) -> str:
+        """The family with its variant: ``"Conv2d(grouped)"``, or ``"Conv2d"``."""
+        return f"{self.family}({self.variant})" if self.variant else self.family
 
     @property
     def single(self) -> bool:
@@ -66,9 +84,8 @@ class Case:
 
     @property
     def loss_option(self) -> cases_options.CrossEntropyOption | None:
-        """The cross-entropy options when ``loss`` carries them; None for the plain mean over class indices
-        (``loss=True``) and for no loss."""
-        return self.loss if isinstance(self.loss, cases_options.CrossEntropyOption) else None
+        """The cross-entropy options; None for the plain mean over class indices and for no loss."""
+        return None if self.loss is None or self.loss is PLAIN_CROSS_ENTROPY else self.loss
 
     @property
     def spatial(self) -> bool:
@@ -76,8 +93,9 @@ class Case:
         return any(kinds.kind(s.kind).spatial for s in self.specs)
 
     @property
-    def impls(self) -> tuple[str, ...]:
-        return IMPLS if self.spatial else ("n/a",)
+    def impls(self) -> tuple[str | None, ...]:
+        """The implementations the case runs in: :data:`IMPLS` when it is spatial, else ``(None,)`` (one)."""
+        return IMPLS if self.spatial else (None,)
 
     @property
     def config(self) -> str:
@@ -96,9 +114,10 @@ def build_layer(s: LayerSpec, impl: str, dtype, rng: np.random.Generator) -> ref
     return kinds.kind(s.kind).build(s.kwargs, impl, dtype, rng)
 
 
-def build_reference(case: Case, impl: str, dtype) -> ref.Sequential:
-    """The case's model in the reference, parameters drawn from the case's seed, in the case's mode."""
-    impl = "im2col" if impl == "n/a" else impl
+def build_reference(case: Case, impl: str | None, dtype) -> ref.Sequential:
+    """The case's model in the reference, parameters drawn from the case's seed, in the case's mode (``impl`` None
+    for a case that is not spatial)."""
+    impl = impl or "im2col"
     rng = np.random.default_rng(case.seed)
     return ref.Sequential(build_layer(s, impl, dtype, rng) for s in case.specs).train(not case.eval_mode)
 
@@ -148,7 +167,7 @@ def group_conv_cases() -> list[Case]:
         layer = spec("conv", in_channels=c, out_channels=f, kernel_size=k, stride=s, padding=p, dilation=d,
                      bias=bias, groups=g)
         shape = (2, c, *hw) if batch else (c, *hw)
-        cases.append(Case(f"Conv2d({kind})", cid, (layer,), shape, seed=700 + n, tags=_tags(batch)))
+        cases.append(Case("Conv2d", cid, (layer,), shape, seed=700 + n, tags=_tags(batch), variant=kind))
     return cases
 
 
@@ -190,7 +209,8 @@ def dense_cases() -> list[Case]:
 def loss_cases() -> list[Case]:
     """Softmax cross-entropy on logits of magnitude 1 to 1e4."""
     return [
-        Case("CrossEntropy", f"cross-entropy-scale{scale:g}", (), (6, 10), loss=True, scale=scale, seed=n)
+        Case("CrossEntropy", f"cross-entropy-scale{scale:g}", (), (6, 10), loss=PLAIN_CROSS_ENTROPY, scale=scale,
+             seed=n)
         for n, scale in enumerate((1.0, 10.0, 100.0, 1e4))
     ]
 
@@ -209,9 +229,10 @@ def tutorial_cnn_specs() -> tuple[LayerSpec, ...]:
 def tutorial_cases() -> list[Case]:
     """The tutorial's whole CNN end to end with its loss, on one image and on a batch."""
     return [
-        Case("TutorialCNN", "tutorial-cnn-single", tutorial_cnn_specs(), (1, 28, 28), loss=True, seed=7,
+        Case("TutorialCNN", "tutorial-cnn-single", tutorial_cnn_specs(), (1, 28, 28), loss=PLAIN_CROSS_ENTROPY, seed=7,
              tags=frozenset({"single"})),
-        Case("TutorialCNN", "tutorial-cnn-batch", tutorial_cnn_specs(), (4, 1, 28, 28), loss=True, seed=8),
+        Case("TutorialCNN", "tutorial-cnn-batch", tutorial_cnn_specs(), (4, 1, 28, 28),
+             loss=PLAIN_CROSS_ENTROPY, seed=8),
     ]
 
 
@@ -293,7 +314,7 @@ def vgg_specs() -> tuple[LayerSpec, ...]:
 
 def vgg_cases() -> list[Case]:
     """The VGG-style CNN with its loss, in training mode and in evaluation mode."""
-    return [Case("VGGStyleCNN", f"vgg-cnn-{mode}", vgg_specs(), (4, 3, 8, 8), loss=True, seed=600 + n,
+    return [Case("VGGStyleCNN", f"vgg-cnn-{mode}", vgg_specs(), (4, 3, 8, 8), loss=PLAIN_CROSS_ENTROPY, seed=600 + n,
                  tags=_tags(True, mode == "eval")) for n, mode in enumerate(("train", "eval"))]
 
 
@@ -402,10 +423,11 @@ def more_activation_cases() -> list[Case]:
 
 
 # -- every option the frameworks expose ------------------------------------------------
-def _conv_option_case(layer: str, cid: str, shape, seed: int, **kwargs) -> Case:
-    """One Conv2d case with 3 -> 4 channels and the given options (stride and dilation default to 1)."""
+def _conv_option_case(variant: str, cid: str, shape, seed: int, **kwargs) -> Case:
+    """One Conv2d case of ``variant`` with 3 -> 4 channels and the given options (stride and dilation default
+    to 1)."""
     kw = {"in_channels": shape[-3], "out_channels": 4, "stride": 1, "dilation": 1, "bias": True, **kwargs}
-    return Case(layer, cid, (spec("conv", **kw),), shape, seed=seed, tags=_tags(len(shape) == 4))
+    return Case("Conv2d", cid, (spec("conv", **kw),), shape, seed=seed, tags=_tags(len(shape) == 4), variant=variant)
 
 
 def conv_padding_cases() -> list[Case]:
@@ -415,19 +437,19 @@ def conv_padding_cases() -> list[Case]:
     c = _conv_option_case
     b, s1 = (2, 3, 9, 8), (3, 8, 9)
     return [
-        c("Conv2d(padding)", "conv-valid-k3-batch", b, 800, kernel_size=3, padding="valid"),
-        c("Conv2d(padding)", "conv-same-k3-single", s1, 801, kernel_size=3, padding="same", bias=False),
-        c("Conv2d(padding)", "conv-same-k4-batch", b, 802, kernel_size=4, padding="same"),
-        c("Conv2d(padding)", "conv-same-k2x4-d1x2-single", s1, 803, kernel_size=(2, 4), dilation=(1, 2),
+        c("padding", "conv-valid-k3-batch", b, 800, kernel_size=3, padding="valid"),
+        c("padding", "conv-same-k3-single", s1, 801, kernel_size=3, padding="same", bias=False),
+        c("padding", "conv-same-k4-batch", b, 802, kernel_size=4, padding="same"),
+        c("padding", "conv-same-k2x4-d1x2-single", s1, 803, kernel_size=(2, 4), dilation=(1, 2),
           padding="same"),
-        c("Conv2d(padding)", "conv-same-k3-d2-batch", b, 804, kernel_size=3, dilation=2, padding="same"),
-        c("Conv2d(padding)", "conv-pad-1x2-0x3-k3-s2x1-batch", b, 805, kernel_size=3, stride=(2, 1),
+        c("padding", "conv-same-k3-d2-batch", b, 804, kernel_size=3, dilation=2, padding="same"),
+        c("padding", "conv-pad-1x2-0x3-k3-s2x1-batch", b, 805, kernel_size=3, stride=(2, 1),
           padding=((1, 2), (0, 3))),
-        c("Conv2d(padding)", "conv-pad-0x1-2x0-k2x3-d2-single", s1, 806, kernel_size=(2, 3), dilation=2,
+        c("padding", "conv-pad-0x1-2x0-k2x3-d2-single", s1, 806, kernel_size=(2, 3), dilation=2,
           padding=((0, 1), (2, 0)), bias=False),
-        c("Conv2d(padding)", "conv-keras-same-k3-s2-in10x10-batch", (2, 3, 10, 10), 807, kernel_size=3, stride=2,
+        c("padding", "conv-keras-same-k3-s2-in10x10-batch", (2, 3, 10, 10), 807, kernel_size=3, stride=2,
           padding=keras_same_padding((10, 10), 3, 2)),
-        c("Conv2d(padding)", "conv-keras-same-k4x5-s3x2-in11x9-single", (3, 11, 9), 808, kernel_size=(4, 5),
+        c("padding", "conv-keras-same-k4x5-s3x2-in11x9-single", (3, 11, 9), 808, kernel_size=(4, 5),
           stride=(3, 2), padding=keras_same_padding((11, 9), (4, 5), (3, 2))),
     ]
 
@@ -448,7 +470,7 @@ def conv_padding_mode_cases() -> list[Case]:
     for m, (mode, limit) in enumerate(limits.items()):
         at_limit = (f"p{limit[0]}x{limit[1]}-in3x4-k3-batch", (2, 3, 3, 4), {"kernel_size": 3, "padding": limit})
         for n, (cid, shape, kw) in enumerate([*configs, at_limit]):
-            cases.append(_conv_option_case("Conv2d(padding_mode)", f"conv-{mode}-{cid}", shape, 820 + 10 * m + n,
+            cases.append(_conv_option_case("padding_mode", f"conv-{mode}-{cid}", shape, 820 + 10 * m + n,
                                            padding_mode=mode, **kw))
     return cases
 
@@ -472,9 +494,9 @@ def pool_option_cases() -> list[Case]:
     for n, opt in enumerate(options):
         kind = POOL_KINDS[opt.layer]
         s = _pool_spec(kind, opt.kwargs) if kind in ("maxpool", "avgpool") else spec(kind, **opt.kwargs)
-        layer = f"{opt.layer}(options)" if kind in ("maxpool", "avgpool") else opt.layer
-        cases.append(Case(layer, opt.id, (s,), opt.input_shape, seed=900 + n,
-                          tags=_tags(len(opt.input_shape) == 4)))
+        variant = "options" if kind in ("maxpool", "avgpool") else None
+        cases.append(Case(opt.layer, opt.id, (s,), opt.input_shape, seed=900 + n,
+                          tags=_tags(len(opt.input_shape) == 4), variant=variant))
     return cases
 
 
@@ -482,7 +504,8 @@ def loss_option_cases() -> list[Case]:
     """Cross-entropy with class weights, ignore_index, reductions, label smoothing, probability targets and
     ``(N, C, d1, ...)`` scores: the configurations of :mod:`comparisons.cases_options` (the scores are the
     input of an empty model, the targets drawn by ``cases_options.ce_targets``)."""
-    return [Case("CrossEntropy(options)", opt.id, (), opt.scores_shape, loss=opt, scale=opt.scale, seed=950 + n)
+    return [Case("CrossEntropy", opt.id, (), opt.scores_shape, loss=opt, scale=opt.scale, seed=950 + n,
+                 variant="options")
             for n, opt in enumerate(cases_options.CROSS_ENTROPY_OPTIONS)]
 
 
@@ -499,10 +522,10 @@ def all_cases() -> list[Case]:
 
 
 def expand(cases: list[Case]) -> list[tuple[Case, str, str]]:
-    """Every ``(case, impl, dtype)`` triple; ``impl`` is ``"n/a"`` for non-spatial cases."""
+    """Every ``(case, impl, dtype)`` triple; ``impl`` is None for cases that are not spatial."""
     return [(c, impl, dt) for c in cases for impl in c.impls for dt in DTYPES]
 
 
 def triple_id(triple: tuple[Case, str, str]) -> str:
     case, impl, dtype = triple
-    return f"{case.id}-{impl}-{dtype}" if impl != "n/a" else f"{case.id}-{dtype}"
+    return f"{case.id}-{impl}-{dtype}" if impl else f"{case.id}-{dtype}"

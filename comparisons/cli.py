@@ -24,6 +24,8 @@ SUBCOMMANDS = {
     "audit": ("comparisons.audit.command", "probe where the frameworks' conventions differ"),
     "report": ("comparisons.report", "the full report: gradient checks, verify, audit, quick speed report"),
     "check": ("comparisons.check.command", "check your own layer: the case matrix of one layer kind through it"),
+    "port": ("comparisons.port.command", "port a saved model between PyTorch and Keras"),
+    "diff": ("comparisons.port.diff_command", "a PyTorch and a Keras model layer by layer: where they first differ"),
 }
 
 

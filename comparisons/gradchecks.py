@@ -24,6 +24,7 @@ from .cases import (
     pool_option_cases,
     sample_norm_cases,
     spec,
+    upsample_cases,
     vgg_specs,
 )
 
@@ -51,7 +52,7 @@ def representative_cases() -> list[Case]:
     return (conv_cases()[::23] + group_conv_cases()[::3] + pool_cases()[::9] + dense_cases() + [small_cnn]
             + batchnorm_cases()[::2] + dropout_cases()[::2] + activation_cases() + global_pool_cases()[:2] + small_vgg
             + conv_padding_cases()[::2] + conv_padding_mode_cases()[::3] + _without_indices(pool_option_cases())[::4]
-            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases()[::2])
+            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases()[::2] + upsample_cases()[::3])
 
 
 def smooth_input(case: Case, rng: np.random.Generator) -> np.ndarray:
@@ -81,6 +82,6 @@ def gradient_check_rows() -> list[dict]:
 def format_rows(rows: list[dict]) -> str:
     """A Markdown table of the rows."""
     lines = ["| layer | case | impl | quantity | max rel err | result |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['layer']} | {r['case']} | {r['impl']} | {r['quantity']} | {r['max_rel_err']:.1e} | "
+    lines += [f"| {r['layer']} | {r['case']} | {r['impl'] or '-'} | {r['quantity']} | {r['max_rel_err']:.1e} | "
               f"{'PASS' if r['passed'] else 'FAIL'} |" for r in rows]
     return "\n".join(lines)

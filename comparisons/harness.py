@@ -30,7 +30,7 @@ import reference as ref
 
 from .cases import Case, build_reference
 from .cases_options import ce_targets
-from .frameworks.protocol import Framework
+from .frameworks.protocol import Framework, RunInputs
 from .kinds import reduction_length
 
 
@@ -40,9 +40,9 @@ class Record:
     (a gradient, for a forward-only runtime) is a record with ``applicable=False`` and ``passed=None``: listed, not
     counted as a pass or a failure."""
 
-    layer: str
+    layer: str  # the case's family and variant, e.g. "Conv2d(grouped)"
     config: str
-    impl: str
+    impl: str | None  # "loop" or "im2col"; None for a layer with one implementation (JSON null)
     framework: str
     framework_version: str
     dtype: str
@@ -79,7 +79,7 @@ class ReferenceRun:
     loss_args: dict | None = None
 
 
-def run_reference(case: Case, impl: str, dtype: str) -> ReferenceRun:
+def run_reference(case: Case, impl: str | None, dtype: str) -> ReferenceRun:
     """Build the case in the reference, draw its input (and ``dout`` or labels), run it."""
     model = build_reference(case, impl, np.dtype(dtype))
     buffers = {key: np.array(value) for key, value in model.buffers.items()}  # as before the forward
@@ -216,7 +216,7 @@ def skip_reason(framework: Framework, case: Case, dtype: str) -> str | None:
 GRADIENT_QUANTITIES = ("dx",)  # besides every parameter key: what a forward-only framework does not compute
 
 
-def compare(case: Case, impl: str, dtype: str, framework: Framework) -> list[Record]:
+def compare(case: Case, impl: str | None, dtype: str, framework: Framework) -> list[Record]:
     """Run ``case`` in the reference (``impl``) and in ``framework``; one Record per quantity.
 
     The reference runs ``framework.reference_case(case)``: the case with the reference's documented
@@ -228,8 +228,8 @@ def compare(case: Case, impl: str, dtype: str, framework: Framework) -> list[Rec
     masks = {i: _batched(mask, case) for i, mask in run.masks.items()}
     config = f"{case.id}: {case.config}"
     try:
-        theirs = framework.run(case, run.params, _batched(run.x, case), dtype, _batched(run.dout, case), run.labels,
-                               buffers=run.buffers, masks=masks, loss_args=run.loss_args)
+        theirs = framework.run(case, RunInputs(run.params, _batched(run.x, case), dtype, _batched(run.dout, case),
+                                               run.labels, run.buffers, masks, run.loss_args or {}))
     except FrameworkCrashed as exc:
         theirs, config = None, f"{config} [framework failed: {exc}]"
     tol = tolerance(dtype, run.reduction_length)

@@ -24,22 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-rows", action="store_true", help="one row per quantity (default: per layer)")
 
 
-def family(layer: str) -> str:
-    """A case's layer name without its variant: ``"Conv2d(grouped)"`` -> ``"Conv2d"``."""
-    return layer.split("(")[0]
-
-
 def layer_families() -> list[str]:
-    """Every name ``--layer`` takes: the case matrix's layers and their families."""
-    names = {c.layer for c in cases.all_cases()}
-    return sorted(names | {family(n) for n in names})
+    """Every name ``--layer`` takes: the case matrix's layer families and their variants (``Conv2d(grouped)``)."""
+    return sorted({name for c in cases.all_cases() for name in (c.family, c.layer)})
 
 
 def verify(names, layers=None, progress=True):
     """Run the matrix against the frameworks ``names``. Returns ``(records, skipped)``; ``skipped`` maps
     framework -> {reason: count}.
-    ``layers``: case layer names or families (:func:`family`); None for all."""
-    selected = [c for c in cases.all_cases() if not layers or c.layer in layers or family(c.layer) in layers]
+    ``layers``: case families (``Conv2d``) or layers (``Conv2d(grouped)``); None for all."""
+    selected = [c for c in cases.all_cases() if not layers or c.layer in layers or c.family in layers]
     records, skipped = [], defaultdict(lambda: defaultdict(int))
     for framework in names:
         try:
@@ -94,10 +88,15 @@ def summarize(records, by_quantity: bool):
     return rows
 
 
+def _cell(value) -> str:
+    """A key of a table row as printed: a case that is not spatial has no implementation (``impl`` None): "-"."""
+    return "-" if value is None else str(value)
+
+
 def format_table(rows, by_quantity: bool, markdown: bool = False) -> str:
     head = ["layer", "framework", "dtype", "impl"] + (["quantity"] if by_quantity else []) + [
         "records", "max abs err", "max rel err", "worst err/tol", "result"]
-    body = [[*map(str, row[:-5]), str(row[-5]), f"{row[-4]:.2e}", f"{row[-3]:.2e}", f"{row[-2]:.3f}",
+    body = [[*map(_cell, row[:-5]), str(row[-5]), f"{row[-4]:.2e}", f"{row[-3]:.2e}", f"{row[-2]:.3f}",
              "PASS" if row[-1] else "FAIL"] for row in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

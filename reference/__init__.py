@@ -24,9 +24,12 @@ from .optim import SGD, Adam
 from .pool import AvgPool2d, MaxPool2d
 from .sample_norm import GroupNorm, LayerNorm
 from .softmax import Softmax
+from .threads import get_num_threads, set_num_threads
 from .upsample import Upsample
 
 __all__ = [
+    "get_num_threads",
+    "set_num_threads",
     "Adagrad",
     "AdamW",
     "ConvTranspose2d",

@@ -12,13 +12,19 @@ channels ``[k C/g, (k+1) C/g)`` (PyTorch's ``groups``; ``g = C`` is a depthwise 
 - ``im2col``: every window copied once into a column matrix laid out
   ``(C*kh*kw, N*H'*P)`` (P: the padded width when the width stride is 1, else W'),
   so the forward pass and the weight gradient are one GEMM each and the column
-  fill runs over whole rows; the input gradient is a GEMM and col2im a few images
-  at a time (col2im: one sum over shifted views for stride 1, else one strided
-  accumulation per kernel offset). A row of ones in the column matrix carries the bias
-  through the forward GEMM and its gradient through the weight-gradient GEMM. Groups
-  make each GEMM a batch of ``g`` GEMMs over the column matrix's ``g`` row blocks. The
-  buffers, sizes and views depend on the input shape only, so they are built once per
-  shape (:class:`Im2colPlan`) and a call only copies and multiplies.
+  fill runs over whole rows; the weight gradient reads the forward's columns. The
+  input gradient, at stride 1 (and at most twice as many output as input channels), is
+  the convolution of ``dout`` with the flipped kernel (``w`` transposed to ``(C, F, kh, kw)``
+  and reversed along both kernel axes): one more column fill and GEMM, no accumulation
+  (:func:`input_grad_method`); otherwise a GEMM and col2im a few images at a time (col2im:
+  one sum over shifted views for stride 1, else one strided accumulation per kernel
+  offset). A row of ones in the column matrix carries the bias through the forward GEMM
+  and its gradient through the weight-gradient GEMM. Groups make each GEMM a batch of
+  ``g`` GEMMs over the column matrix's ``g`` row blocks. The buffers, sizes and views
+  depend on the input shape only, so they are built once per shape (:class:`Im2colPlan`)
+  and a call only copies and multiplies. A batch is split into chunks of images, one
+  plan each, run at once on :func:`~reference.threads.get_num_threads` threads
+  (:class:`BatchIm2col`); the weight gradient is the sum of the chunks'.
 
 Padding (PyTorch's ``Conv2d``): an int or ``(ph, pw)`` (symmetric), ``((top, bottom), (left,
 right))``, ``"valid"`` (none) or ``"same"`` (stride 1 only; total ``d*(k-1)`` per axis, the odd
@@ -31,9 +37,12 @@ gradient added onto the input cell it copied).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .layer import SpatialLayer
+from .threads import batch_slices, get_num_threads, run_parallel
 from .validation import as_float_dtype, as_pair, check_allocation, check_bool, check_choice, check_int
 from .windows import (
     PAD_MODES,
@@ -133,6 +142,16 @@ def _flat_image(buf: np.ndarray, padded_hw) -> np.ndarray:
     return buf[:, :, : hp * wp].reshape(*buf.shape[:2], hp, wp)
 
 
+def input_grad_method(stride, in_channels: int, out_channels: int) -> str:
+    """How :class:`Im2colPlan` computes the input gradient: ``"flipped"`` (a convolution of ``dout`` with the
+    flipped kernel) at stride 1 when ``out_channels <= 2 * in_channels``, else ``"col2im"``. Both move one
+    column matrix through memory, ``F*kh*kw`` rows for the flipped kernel's against ``C*kh*kw`` for col2im's;
+    col2im's sum over window offsets reads it at a stride, so the flipped kernel wins up to ``F = 2C`` (measured
+    faster at ``F = 2C`` and ``F = C``, the benchmarks' ``mid`` and ``large``; col2im about 5x faster at
+    ``F = 8C``, ``batch64``)."""
+    return "flipped" if tuple(stride) == (1, 1) and out_channels <= 2 * in_channels else "col2im"
+
+
 class Im2colPlan:
     """The im2col kernels for one input shape: sizes, buffers and every view into them, built once.
 
@@ -147,17 +166,29 @@ class Im2colPlan:
       weight-gradient GEMM (``dout`` is zero at the columns that are not windows);
     - ``wb (g, F/g, K + bias)``: the weight matrix and the bias column, copied in by each forward;
     - ``out2d (g, F/g, M)``: the forward GEMM's result;
-    - backward, made by the first backward: ``dz`` (``dout`` in the columns' layout, for stride 1
-      with zero rows around it), ``dcols`` and ``dxp`` (input-gradient columns and padded gradient,
-      a few images at a time: :meth:`input_grad`).
+    - backward, made by the first backward: ``dpad`` (``dout`` in the columns' layout) and, by
+      ``input_grad``: ``"flipped"`` (stride 1 only) the plan of the convolution of ``dout`` with the
+      flipped kernel (:meth:`flipped_input_grad_gemm`); ``"col2im"``: ``dz`` (``dout`` in the
+      columns' layout, for stride 1 with zero rows around it), ``dcols`` and ``dxp`` (input-gradient
+      columns and padded gradient, a few images at a time: :meth:`input_grad`).
     """
 
-    # What a forward + backward runs, in order; the GEMMs are the phases whose name ends in "gemm".
-    PHASES = ("fill_columns", "forward_gemm", "output", "load_dout", "weight_grad_gemm", "input_grad_gemm", "col2im")
+    # What a forward + backward runs, in order, per input-gradient method; the GEMMs are the phases whose
+    # name ends in "gemm".
+    COL2IM_PHASES = ("fill_columns", "forward_gemm", "output", "load_dout", "weight_grad_gemm", "input_grad_gemm",
+                     "col2im")
+    FLIPPED_PHASES = ("fill_columns", "forward_gemm", "output", "load_dout", "weight_grad_gemm", "dout_columns",
+                      "flipped_input_grad_gemm", "input_grad_output")
 
-    def __init__(self, x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype):
-        self._arguments = (x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype)
+    def __init__(self, x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype,
+                 input_grad: str = "col2im"):
+        self._arguments = (x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype,
+                           input_grad)
         n, c = x_shape[:2]
+        self.input_grad_method = check_choice(input_grad, ("col2im", "flipped"), "Im2colPlan", "input_grad")
+        if input_grad == "flipped" and tuple(stride) != (1, 1):
+            raise ValueError(f"Im2colPlan: input_grad='flipped' needs stride 1, got stride={stride}")
+        self.phases = self.FLIPPED_PHASES if input_grad == "flipped" else self.COL2IM_PHASES
         self.x_shape, self.out_hw, self.kernel, self.stride, self.pads = x_shape, out_hw, kernel, stride, pads
         self.dilation, self.mode, self.groups, self.bias, self.dtype = dilation, mode, groups, bias, dtype
         self.padded_hw = hp, wp = padded_size(x_shape[2:], pads)
@@ -190,17 +221,18 @@ class Im2colPlan:
         attributes one by one would leave the copy filling buffers its views no longer see.)"""
         return _restore_plan, (self._arguments, self.key, self.cols, self.wb)
 
-    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-        """``x (N, C, H, W)``, ``w (F, C/g, kh, kw)``, ``b (F,)`` or None -> ``out (N, F, H', W')`` (new).
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
+        """``x (N, C, H, W)``, ``w (F, C/g, kh, kw)``, ``b (F,)`` or None -> ``out (N, F, H', W')`` (new, or
+        written into ``out``).
 
         Columns: rows ``(c, a, b)`` (OIHW's order, so the weight matrix is ``w.reshape(F, -1)``),
         columns ``(n, i, j)`` with ``j < P =`` :func:`row_pitch`; ``j >= W'`` are not windows and
-        their results are dropped. The phases (:attr:`PHASES`) are methods so that a profiler can
+        their results are dropped. The phases (:attr:`phases`) are methods so that a profiler can
         time them one by one.
         """
         self.fill_columns(x)
         self.forward_gemm(w, b)
-        return self.output()
+        return self.output(out)
 
     def fill_columns(self, x: np.ndarray) -> None:
         """Copy ``x`` into the padded buffer, write its border (modes other than ``"zeros"``; zeros
@@ -214,28 +246,41 @@ class Im2colPlan:
         np.copyto(self.w_fill, w.reshape(self.w_fill.shape))
         if b is not None:
             np.copyto(self.b_fill, b.reshape(self.b_fill.shape))
+        self.gemm()
+
+    def gemm(self) -> None:
+        """``out2d = wb @ cols`` with the weights already in ``wb``."""
         np.matmul(self.wb, self.cols, out=self.out2d)
 
-    def output(self) -> np.ndarray:
-        """The GEMM's result without the columns that are not windows, as ``(N, F, H', W')`` (new)."""
-        out = np.empty(self.out_shape, dtype=self.dtype)
+    def output(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The GEMM's result without the columns that are not windows, as ``(N, F, H', W')`` (new, or written
+        into ``out``)."""
+        if out is None:
+            out = np.empty(self.out_shape, dtype=self.dtype)
         np.copyto(out, self.valid)
         return out
 
-    def backward(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def backward(self, d: np.ndarray, dx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``dout d (N, F, H', W')`` -> ``(dx (N, C, H, W), dw (g, F/g, K), db (F,) or None)``, from the
-        latest :meth:`forward`'s columns and weights."""
+        latest :meth:`forward`'s columns and weights; ``dx`` new, or written into ``dx``."""
         self.load_dout(d)
         dw, db = self.weight_grad_gemm()
-        return self.input_grad(), dw, db
+        if dx is None:
+            dx = np.empty(self.x_shape, dtype=self.dtype)
+        if self.input_grad_method == "flipped":
+            self.dout_columns(d)
+            self.flipped_input_grad_gemm()
+            self.input_grad_output(dx)
+        else:
+            self.input_grad(dx)
+        return dx, dw, db
 
     def load_dout(self, d: np.ndarray) -> None:
-        """Copy ``dout`` into the columns' layout (``dz``, and ``dpad`` when it is a second buffer)."""
+        """Copy ``dout`` into the columns' layout (``dpad``, and ``dz`` when it is a second buffer)."""
         if not self._backward_ready:
             self._make_backward()
-        np.copyto(self.d_fill, d.transpose(1, 0, 2, 3))
-        if self.dpad_fill is not None:
-            np.copyto(self.dpad_fill, d.transpose(1, 0, 2, 3))
+        for fill in self.dout_fills:
+            np.copyto(fill, d.transpose(1, 0, 2, 3))
 
     def weight_grad_gemm(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(dw (g, F/g, K), db (F,) or None)``: ``cols @ dpad.T``, the bias gradient in its last column."""
@@ -245,25 +290,32 @@ class Im2colPlan:
         return dwb[..., : self.kg], db
 
     def _make_backward(self) -> None:
-        """The backward's buffers and views (see :meth:`input_grad`)."""
+        """The backward's buffers and views (see :meth:`flipped_input_grad_gemm` and :meth:`input_grad`)."""
         n, c = self.x_shape[:2]
         g, fg, _ = self.wb.shape
         oh, ow = self.out_hw
         f, dt = g * fg, self.dtype
         # dpad (F, N, H', P): dout in the columns' order (zero at j >= W') for the weight gradient
+        if self.input_grad_method == "flipped":
+            dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
+            self.dpad, self.dout_fills = dpad.reshape(g, fg, -1), (dpad[..., :ow],)
+            self._make_flipped()
+            self._backward_ready = True
+            return
         if self.stride == (1, 1):
             # the input gradient reads dout with dh*(kh-1) zero rows above and below (shifted_windows)
             top = self.dilation[0] * (self.kernel[0] - 1)
             self.dz = np.zeros((f, n, oh + 2 * top, self.pitch), dtype=dt)
-            self.d_fill = self.dz[:, :, top: top + oh, :ow]
+            self.dout_fills = (self.dz[:, :, top: top + oh, :ow],)
             if n == 1:  # dpad is dz without its zero rows: no second copy
-                self.dpad, self.dpad_fill = self.dz[:, 0, top: top + oh].reshape(g, fg, -1, copy=False), None
+                self.dpad = self.dz[:, 0, top: top + oh].reshape(g, fg, -1, copy=False)
             else:
                 dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
-                self.dpad, self.dpad_fill = dpad.reshape(g, fg, -1), dpad[..., :ow]
+                self.dpad = dpad.reshape(g, fg, -1)
+                self.dout_fills += (dpad[..., :ow],)
         else:
             self.dz = np.zeros((f, n, oh, self.pitch), dtype=dt)
-            self.d_fill, self.dpad_fill = self.dz[..., :ow], None
+            self.dout_fills = (self.dz[..., :ow],)
             self.dpad = self.dz.reshape(g, fg, -1)
         self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)  # (g, K, F/g)
         per_image = self.dz.shape[2] * self.dz.shape[3]
@@ -274,6 +326,49 @@ class Im2colPlan:
         self.dxp = np.empty((chunk, c, hp * wp + flat_slack(self.kernel, self.dilation)), dtype=dt)
         self.chunks = [self._chunk(start, min(n, start + chunk)) for start in range(0, n, chunk)]
         self._backward_ready = True
+
+    def _make_flipped(self) -> None:
+        """The plan of the input gradient as a convolution (stride 1): ``dout (N, F, H', W')`` padded by
+        ``r = d*(k-1)`` less this plan's padding per side, so that its output is ``dx (N, C, H, W)`` itself
+        (``"zeros"`` mode, padding at most ``r``), else by ``r`` per side, giving the padded gradient
+        ``(N, C, Hp, Wp)`` whose border :func:`fold_border` folds back; weights ``(C, F/g, kh, kw)``:
+        ``w`` per group with its two channel axes swapped and both kernel axes reversed."""
+        n, c = self.x_shape[:2]
+        g, fg, _ = self.wb.shape
+        reach = [d * (k - 1) for k, d in zip(self.kernel, self.dilation, strict=True)]
+        direct = self.mode == "zeros" and all(p <= r for (lo, hi), r in zip(self.pads, reach, strict=True)
+                                              for p in (lo, hi))
+        if direct:
+            pads = tuple((r - lo, r - hi) for (lo, hi), r in zip(self.pads, reach, strict=True))
+            out_hw, self.dxp_full = self.x_shape[2:], None
+        else:
+            pads = tuple((r, r) for r in reach)
+            out_hw = self.padded_hw
+            self.dxp_full = np.empty((n, c, *self.padded_hw), dtype=self.dtype)
+        self.flipped = Im2colPlan((n, g * fg, *self.out_hw), out_hw, self.kernel, (1, 1), pads, self.dilation,
+                                  "zeros", g, c, False, self.dtype)
+        kh, kw = self.kernel
+        source = self.w_fill.reshape(g, fg, c // g, kh, kw, copy=False)
+        self.flipped_w_source = source.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]  # (g, C/g, F/g, kh, kw)
+        self.flipped_w_fill = self.flipped.w_fill.reshape(g, c // g, fg, kh, kw, copy=False)
+
+    def dout_columns(self, d: np.ndarray) -> None:
+        """The columns of the input-gradient convolution: every window of ``dout`` (``"flipped"`` only)."""
+        self.flipped.fill_columns(d)
+
+    def flipped_input_grad_gemm(self) -> None:
+        """The input gradient's GEMM: the flipped forward weights @ the columns of ``dout`` (``"flipped"``)."""
+        np.copyto(self.flipped_w_fill, self.flipped_w_source)
+        self.flipped.gemm()
+
+    def input_grad_output(self, dx: np.ndarray) -> None:
+        """The input-gradient GEMM's result as ``dx (N, C, H, W)`` (``"flipped"``), its border folded back
+        first when the convolution gave the padded gradient."""
+        if self.dxp_full is None:
+            self.flipped.output(dx)
+            return
+        self.flipped.output(self.dxp_full)
+        np.copyto(dx, unpad_spatial(fold_border(self.dxp_full, self.pads, self.mode), self.pads))
 
     def _chunk(self, start: int, stop: int) -> tuple:
         """Views for images ``[start, stop)``: ``(images, columns block (g, K, nb*R*P), window gradients,
@@ -287,10 +382,12 @@ class Im2colPlan:
             dwin = block.reshape(c, *self.kernel, nb, self.out_hw[0], -1).transpose(3, 0, 1, 2, 4, 5)
         return slice(start, stop), block.reshape(g, self.kg, -1), dwin, flat
 
-    def input_grad(self) -> np.ndarray:
-        """``dx (N, C, H, W)`` (new) from ``dz``: ``wm.T @ dout`` then :meth:`col2im`, a few images at a
-        time so that col2im reads the window gradients while they are still in cache."""
-        dx = np.empty(self.x_shape, dtype=self.dtype)
+    def input_grad(self, dx: np.ndarray | None = None) -> np.ndarray:
+        """``dx (N, C, H, W)`` (new, or written into ``dx``) from ``dz`` (``"col2im"``): ``wm.T @ dout`` then
+        :meth:`col2im`, a few images at a time so that col2im reads the window gradients while they are
+        still in cache."""
+        if dx is None:
+            dx = np.empty(self.x_shape, dtype=self.dtype)
         for chunk in self.chunks:
             self.input_grad_gemm(chunk)
             self.col2im(chunk, dx)
@@ -335,6 +432,48 @@ def _restore_plan(arguments: tuple, key: tuple | None, cols: np.ndarray, wb: np.
     return plan
 
 
+class BatchIm2col:
+    """An im2col convolution of a batch split into chunks of images (:func:`~reference.threads.batch_slices`),
+    one :class:`Im2colPlan` per chunk, the chunks run at once (:func:`~reference.threads.run_parallel`: each
+    chunk's copies and GEMMs on its own thread, BLAS at one thread each). One chunk runs on the caller's
+    thread. Every buffer belongs to the chunks' plans, so a copy or pickle of this object (each plan's
+    ``__reduce__``) computes like the original, a backward of a forward run before the copy included.
+
+    ``x_shape (N, C, H, W)``; ``parts``: the chunks wanted (at most ``N``); the other arguments as
+    :class:`Im2colPlan`'s, for every chunk.
+    """
+
+    def __init__(self, x_shape, parts: int, out_hw, *plan_arguments) -> None:
+        self.x_shape, self.dtype = x_shape, plan_arguments[-2]
+        self.slices = batch_slices(x_shape[0], parts)
+        self.parts = [Im2colPlan((s.stop - s.start, *x_shape[1:]), out_hw, *plan_arguments) for s in self.slices]
+        self.out_shape = (x_shape[0], *self.parts[0].out_shape[1:])
+        self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+        """``x (N, C, H, W)`` -> ``out (N, F, H', W')`` (new), each chunk's :meth:`Im2colPlan.forward`."""
+        if len(self.parts) == 1:
+            return self.parts[0].forward(x, w, b)
+        out = np.empty(self.out_shape, dtype=self.dtype)
+        run_parallel([functools.partial(plan.forward, x[s], w, b, out[s]) for plan, s in zip(self.parts, self.slices,
+                                                                                                strict=True)])
+        return out
+
+    def backward(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``dout d (N, F, H', W')`` -> ``(dx (N, C, H, W), dw (g, F/g, K), db (F,) or None)``: each chunk's
+        :meth:`Im2colPlan.backward`, the weight and bias gradients summed over the chunks in order."""
+        if len(self.parts) == 1:
+            return self.parts[0].backward(d)
+        dx = np.empty(self.x_shape, dtype=self.dtype)
+        found = run_parallel([functools.partial(plan.backward, d[s], dx[s]) for plan, s in zip(self.parts, self.slices,
+                                                                                                  strict=True)])
+        dw, db = found[0][1], found[0][2]
+        for _, dw_part, db_part in found[1:]:
+            dw = dw + dw_part
+            db = None if db is None else db + db_part
+        return dx, dw, db
+
+
 class Conv2d(SpatialLayer):
     """``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
     bias=True, impl="im2col", dtype=np.float64, rng=None, groups=1, padding_mode="zeros")``.
@@ -363,7 +502,7 @@ class Conv2d(SpatialLayer):
         padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
-        self._im2col_plan: Im2colPlan | None = None
+        self._im2col_plan: BatchIm2col | None = None
         where = "Conv2d"
         self.in_channels = check_int(in_channels, where, "in_channels", 1)
         self.out_channels = check_int(out_channels, where, "out_channels", 1)
@@ -417,16 +556,19 @@ class Conv2d(SpatialLayer):
         check_pad_mode(x_shape[2:], self.pads, self.padding_mode, "Conv2d.forward")
         return out_hw
 
-    def im2col_plan(self, x_shape) -> Im2colPlan:
-        """The :class:`Im2colPlan` for an input ``(N, C, H, W)``: the latest one while the input shape (and
-        the layer's settings) stay the same, else a new one (after :meth:`_output_size`'s checks)."""
-        key = (x_shape, self.dtype, self.kernel_size, self.stride, self.pads, self.dilation, self.padding_mode,
-               self.groups, self.out_channels, self.use_bias)
+    def im2col_plan(self, x_shape) -> BatchIm2col:
+        """The :class:`BatchIm2col` for an input ``(N, C, H, W)``: the latest one while the input shape, the
+        layer's settings and the thread count (:func:`~reference.threads.get_num_threads`) stay the same, else
+        a new one (after :meth:`_output_size`'s checks)."""
+        parts = min(x_shape[0], get_num_threads())
+        key = (x_shape, parts, self.dtype, self.kernel_size, self.stride, self.pads, self.dilation,
+               self.padding_mode, self.groups, self.out_channels, self.use_bias)
         plan = self._im2col_plan
         if plan is None or plan.key != key:
-            plan = self._im2col_plan = Im2colPlan(x_shape, self._output_size(x_shape), self.kernel_size, self.stride,
-                                                  self.pads, self.dilation, self.padding_mode, self.groups,
-                                                  self.out_channels, self.use_bias, self.dtype)
+            plan = self._im2col_plan = BatchIm2col(x_shape, parts, self._output_size(x_shape), self.kernel_size,
+                                                   self.stride, self.pads, self.dilation, self.padding_mode,
+                                                   self.groups, self.out_channels, self.use_bias, self.dtype,
+                                                   input_grad_method(self.stride, self.in_channels, self.out_channels))
             plan.key = key
         return plan
 

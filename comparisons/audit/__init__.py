@@ -9,26 +9,31 @@ from __future__ import annotations
 # Each area module registers its probes on import.
 from . import (  # noqa: F401
     activations,
+    adaptive_optimizers,
     batchnorm,
+    clipping,
     flax_defaults,
     initializers,
     keras_backends,
     layout,
     losses,
+    normalization,
     numerics,
     onnx_runtime,
     optimizers,
     padding,
     pooling,
     pooling_global,
+    resizing,
+    transposed_conv,
 )
 from .base import NOT_IMPLEMENTED, PROBES, Decision, Finding, Probe, compare_key, decide, probe, run_probe
 
 __all__ = ["AREAS", "NOT_IMPLEMENTED", "PROBES", "Decision", "Finding", "Probe", "compare_key", "decide",
            "ordered_probes", "probe", "run_all", "run_probe"]
 
-AREAS = ("convolution padding", "layouts", "pooling", "losses", "optimizers", "batch norm", "activations and dropout",
-         "initialisation", "numerics")
+AREAS = ("convolution padding", "layouts", "pooling", "transposed convolution and resizing", "losses", "optimizers",
+         "batch norm", "normalization", "activations and dropout", "initialisation", "numerics")
 
 
 def ordered_probes() -> list[Probe]:

@@ -7,11 +7,13 @@ exact), in float64 layers; dropout runs in float32, the frameworks' default.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import reference as ref
 
-from .base import compare_key, exact, import_keras, import_tf, import_torch, probe
+from .base import compare_key, exact, import_keras, import_nnx, import_tf, import_torch, probe
 
 LEAKY_X = (-2.0, -1.0, -0.5)
 PORTED_SLOPE = 0.01
@@ -138,3 +140,147 @@ probe("dropout-scaling", "dropout: how kept elements are scaled", "activations a
       frameworks={"torch": _dropout_torch, "keras": _dropout_keras}, reference=_dropout_reference,
       verdict=compare_key("equals_x_times_float32_scale", "eval_is_identity", "max_ulps_from_x_over_keep",
                           reference_equal=exact))
+
+
+# -- GELU: exact or tanh by default ------------------------------------------------------------------------------
+GELU_X = np.linspace(-6.0, 6.0, 241)  # steps of 0.05; the tanh form errs most near |x| ~ 2-3
+# the two forms differ by up to 4.7e-4 here; float64 evaluations err ~1e-16, Keras on TensorFlow's by 5e-9
+APPROXIMATION_TOLERANCE = 1e-6
+
+
+def exact_gelu(x: np.ndarray) -> np.ndarray:
+    """``x * Phi(x) = 0.5 * x * (1 + erf(x / sqrt(2)))`` in float64, ``math.erf`` per element."""
+    return np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x])
+
+
+def tanh_gelu(x: np.ndarray) -> np.ndarray:
+    """``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`` in float64."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _gelu_form(out) -> dict:
+    """Which form ``out`` (an activation of :data:`GELU_X` in float64) computes, and its distance from both."""
+    out = np.asarray(out, np.float64)
+    to_exact, to_tanh = float(np.abs(out - exact_gelu(GELU_X)).max()), float(np.abs(out - tanh_gelu(GELU_X)).max())
+    form = "exact (erf)" if to_exact < APPROXIMATION_TOLERANCE else "tanh" if to_tanh < APPROXIMATION_TOLERANCE \
+        else "neither"
+    return {"form": form, "max_abs_diff_from_exact": to_exact, "max_abs_diff_from_tanh": to_tanh}
+
+
+def _forms(entry_points: dict) -> dict:
+    """Each default entry point's form, and the set of forms they give (what the verdict compares)."""
+    found = {name: _gelu_form(out) for name, out in entry_points.items()}
+    return {**found, "default_forms": sorted({e["form"] for e in found.values()})}
+
+
+def _gelu_torch():
+    torch = import_torch()
+    x = torch.from_numpy(GELU_X)
+    layer = torch.nn.GELU()
+    return {**_forms({"torch.nn.GELU()": layer(x).numpy(), "F.gelu(x)": torch.nn.functional.gelu(x).numpy()}),
+            "attr_approximate": layer.approximate}
+
+
+def _gelu_keras():
+    keras = import_keras()
+    x = GELU_X
+    return _forms({"keras.activations.gelu(x)": keras.activations.gelu(x),
+                   "keras.ops.gelu(x)": keras.ops.gelu(x),
+                   "Activation('gelu')": keras.layers.Activation("gelu", dtype="float64")(x)})
+
+
+def _gelu_jax():
+
+    jnp, nnx = import_nnx()
+    import jax
+
+    return {**_forms({"jax.nn.gelu(x)": jax.nn.gelu(jnp.asarray(GELU_X))}),
+            "flax.nnx.gelu is jax.nn.gelu": nnx.gelu is jax.nn.gelu}
+
+
+def _gelu_reference():
+    return {**_forms({"GELU()": ref.GELU().forward(GELU_X)}),
+            "GELU(approximate='tanh')": _gelu_form(ref.GELU(approximate="tanh").forward(GELU_X))}
+
+
+probe("gelu-default", "GELU: the exact (erf) form or the tanh approximation by default", "activations and dropout",
+      "Each framework's GELU entry points called without arguments on float64 x in [-6, 6] (step 0.05): the form "
+      "they compute, and the largest difference from the exact 0.5 x (1 + erf(x / sqrt 2)) and from the tanh "
+      "approximation.",
+      "PyTorch's nn.GELU() and F.gelu are exact (approximate='none'); jax.nn.gelu (and flax.nnx.gelu, the same "
+      "function) default to the tanh approximation; Keras has both: keras.activations.gelu (and "
+      "Activation('gelu'), Dense(activation='gelu')) is exact, keras.ops.gelu is the tanh form. The two forms "
+      "differ by up to 4.7e-4 here: invisible at float32 tolerance in one layer, but a BERT/ViT port "
+      "accumulates it. Keras on TensorFlow's float64 GELU is 5e-9 (erf form) and 9e-10 (tanh form) away from "
+      "the float64 formulas, so float64 comparisons against it fail at ~1e-8. Port with jax.nn.gelu(x, "
+      "approximate=False) and keras.ops.gelu(x, approximate=False) for PyTorch's default, or "
+      "nn.GELU(approximate='tanh') for JAX's. The reference is exact by default, GELU(approximate='tanh') for "
+      "the other form.",
+      frameworks={"torch": _gelu_torch, "keras": _gelu_keras, "jax": _gelu_jax}, reference=_gelu_reference,
+      verdict=compare_key("default_forms"))
+
+
+# -- hard sigmoid -------------------------------------------------------------------------------------------------
+HARD_X = (-3.5, -3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0, 3.5)  # both definitions' breakpoints: +-3 and +-2.5
+
+
+def hard_definitions(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The two hard sigmoids in use, in float64: ``relu6(x + 3) / 6`` and Keras 2's ``clip(0.2 x + 0.5, 0, 1)``."""
+    return {"relu6(x+3)/6": np.clip(x + 3.0, 0.0, 6.0) / 6.0, "clip(0.2x+0.5, 0, 1)": np.clip(0.2 * x + 0.5, 0, 1)}
+
+
+def _hard_evidence(values, grads) -> dict:
+    x = np.array(HARD_X)
+    values, grads = np.asarray(values, np.float64), np.asarray(grads, np.float64)
+    matches = [name for name, v in hard_definitions(x).items() if np.allclose(values, v, rtol=1e-15, atol=1e-15)]
+    return {"x": x, "values": values, "grads": grads, "definition": matches[0] if matches else "neither",
+            "grad_at_-3_and_3": [float(grads[1]), float(grads[7])]}
+
+
+def _hard_torch():
+    torch = import_torch()
+    x = torch.tensor(HARD_X, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.Hardsigmoid()(x)
+    y.sum().backward()
+    return _hard_evidence(y.detach().numpy(), x.grad.numpy())
+
+
+def _hard_keras():
+    keras, tf = import_keras(), import_tf()
+    found = {}
+    for name, fn in (("keras.activations.hard_sigmoid", keras.activations.hard_sigmoid),
+                     ("keras.ops.hard_sigmoid", keras.ops.hard_sigmoid)):
+        x = tf.Variable(np.array(HARD_X))
+        with tf.GradientTape() as tape:
+            y = fn(x)
+            total = tf.reduce_sum(y)
+        found[name] = _hard_evidence(y.numpy(), tape.gradient(total, x).numpy())
+    return {**found["keras.activations.hard_sigmoid"], "keras.ops.hard_sigmoid": found["keras.ops.hard_sigmoid"]}
+
+
+def _hard_jax():
+
+    jnp, _ = import_nnx()
+    import jax
+
+    x = jnp.asarray(HARD_X)
+    return _hard_evidence(jax.nn.hard_sigmoid(x), jax.vmap(jax.grad(jax.nn.hard_sigmoid))(x))
+
+
+def _hard_reference():
+    layer = ref.Hardsigmoid()
+    y = layer.forward(np.array(HARD_X))
+    return _hard_evidence(y, layer.backward(np.ones_like(y)))
+
+
+probe("hard-sigmoid", "hard sigmoid: its definition and its slope at the breakpoints", "activations and dropout",
+      f"Each framework's hard sigmoid on float64 x = {HARD_X}: the values (against relu6(x + 3)/6 and Keras 2's "
+      "clip(0.2 x + 0.5, 0, 1)) and the gradient, at x = -3 and 3 in particular.",
+      "Keras 3, PyTorch and JAX all compute relu6(x + 3) / 6 (0 below -3, 1 above 3). Keras 2 (tf.keras before "
+      "2.16) used clip(0.2 x + 0.5, 0, 1), which saturates at +-2.5: a model trained with it and run on Keras 3 "
+      "or ported to PyTorch changes where |x| is between 2.5 and 3. All three take the gradient 0 at the "
+      "breakpoints -3 and 3 themselves. PyTorch's float64 gradient inside is float32(1/6) = 0.16666667163 (3e-8 "
+      "relative off; reference.Hardsigmoid(float32_slope=True) matches it), Keras' and JAX's the float64 1/6. "
+      "The reference computes relu6(x + 3)/6 with the exact 1/6 by default.",
+      frameworks={"torch": _hard_torch, "keras": _hard_keras, "jax": _hard_jax}, reference=_hard_reference,
+      verdict=compare_key("definition", "grad_at_-3_and_3", reference_equal=exact))

@@ -318,6 +318,40 @@ def import_tf() -> ModuleType:
     return tf
 
 
+def _import_jax(package: str) -> ModuleType:
+    """``jax.numpy``, once ``package`` (``flax.nnx``, ``optax``) imports, with the registry's comparison settings for
+    ``jax`` (x64 on, set before the first import); FrameworkUnavailable with the reason otherwise, and when JAX
+    was imported earlier without x64 (float64 would silently be float32)."""
+    registry.prepare("jax", "compare")
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        importlib.import_module(package)
+    except ImportError as exc:
+        raise FrameworkUnavailable(f"jax/{package} is not installed here ({exc})") from exc
+    if not jax.config.jax_enable_x64:
+        raise FrameworkUnavailable("jax was imported in this process without JAX_ENABLE_X64=1: the float64 "
+                                   "probes need frameworks.prepare('jax', 'compare') before the first import")
+    return jnp
+
+
+def import_nnx():
+    """``(jax.numpy, flax.nnx)``: see :func:`_import_jax`."""
+    jnp = _import_jax("flax.nnx")
+    from flax import nnx
+
+    return jnp, nnx
+
+
+def import_optax():
+    """``(jax.numpy, optax)``: see :func:`_import_jax`."""
+    jnp = _import_jax("optax")
+    import optax
+
+    return jnp, optax
+
+
 # the guarded import of each framework a probe side can ask for
 IMPORTERS: dict[str, Callable[[], ModuleType]] = {"torch": import_torch, "keras": import_keras}
 

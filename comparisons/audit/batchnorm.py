@@ -11,7 +11,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import compare_key, import_keras, import_torch, probe
+from .base import compare_key, import_keras, import_nnx, import_torch, probe
 
 SHAPE = (4, 1, 2, 2)
 
@@ -180,4 +180,67 @@ probe("batchnorm-default-mode", "batch norm: what a freshly built layer does whe
       "model.eval() in PyTorch and training=False in Keras (or train() and training=True). A reference "
       "layer starts in training mode, as PyTorch's (layer.eval() / layer.train() switch it).",
       frameworks={"torch": _mode_torch, "keras": _mode_keras}, reference=_mode_reference,
+      verdict=compare_key("out_mean", equal=_mode_close, reference_equal=_mode_close))
+
+
+# -- a frozen layer in training ---------------------------------------------------------------------------------------
+def _frozen_torch():
+    torch, bn = _torch_bn()
+    bn.requires_grad_(False)
+    bn.train()
+    x = batch()
+    with torch.no_grad():
+        out = bn(torch.from_numpy(x)).numpy()
+    return {"frozen_by": "requires_grad_(False), train()", "out_mean": float(out.mean()),
+            "running_mean_after": float(bn.running_mean[0]), "input_mean": float(x.mean())}
+
+
+def _frozen_keras():
+    _, bn = _keras_bn()
+    bn.trainable = False
+    x = _nhwc(batch())
+    out = np.asarray(bn(x, training=True))
+    _, live = _keras_bn()
+    live_out = np.asarray(live(x, training=True))
+    return {"frozen_by": "trainable = False, called with training=True", "out_mean": float(out.mean()),
+            "running_mean_after": float(bn.moving_mean.numpy()[0]), "input_mean": float(x.mean()),
+            "trainable=True, training=True": {"out_mean": float(live_out.mean()),
+                                             "running_mean_after": float(live.moving_mean.numpy()[0])}}
+
+
+def _frozen_jax():
+
+    jnp, nnx = import_nnx()
+    bn = nnx.BatchNorm(1, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+    # running statistics are created float32 whatever param_dtype (flax-batchnorm-momentum-epsilon)
+    bn.mean.set_value(jnp.zeros(1, jnp.float64))
+    bn.var.set_value(jnp.ones(1, jnp.float64))
+    bn.train()  # what model.train() sets: use_running_average=False; nnx has no per-layer trainable flag
+    x = batch().transpose(0, 2, 3, 1)
+    out = np.asarray(bn(jnp.asarray(x)))
+    return {"frozen_by": "left out of the optimizer (nnx.Optimizer(wrt=...)), model.train()",
+            "out_mean": float(out.mean()), "running_mean_after": float(bn.mean[...][0]), "input_mean": float(x.mean())}
+
+
+def _frozen_reference():
+    bn = ref.BatchNorm2d(1)
+    x = batch()
+    out = bn.train().forward(x)
+    return {"frozen_by": "not stepped by the optimizer, train()", "out_mean": float(out.mean()),
+            "running_mean_after": float(bn.buffers["running_mean"][0]), "input_mean": float(x.mean())}
+
+
+probe("batchnorm-frozen", "batch norm: a frozen layer called in training", "batch norm",
+      "A one-channel batch norm frozen the way each framework freezes layers for fine-tuning (PyTorch: "
+      "requires_grad_(False) in train mode; Keras: trainable = False, called with training=True; Flax: no trainable "
+      "flag, the layer in train mode and left out of the optimizer) on the batch (mean about 5): the output's mean "
+      "(0: batch statistics; the input's: the moving ones) and whether the running mean moved.",
+      "Keras' BatchNormalization with trainable = False runs in inference mode whatever training says: it "
+      "normalises with its moving statistics and stops updating them (the fine-tuning convention since TF 2.0). "
+      "PyTorch's requires_grad_(False) only freezes gamma and beta: in train() the layer still normalises with "
+      "the batch statistics and keeps updating running_mean/var; Flax's nnx.BatchNorm likewise follows only "
+      "use_running_average (model.train()/eval()). Port a Keras fine-tuning setup to PyTorch by also calling "
+      ".eval() on the frozen batch-norm modules (again after every model.train()), and to Flax with "
+      "use_running_average=True on them. The reference, like PyTorch, decides by train()/eval() only.",
+      frameworks={"torch": _frozen_torch, "keras": _frozen_keras, "jax": _frozen_jax}, reference=_frozen_reference,
       verdict=compare_key("out_mean", equal=_mode_close, reference_equal=_mode_close))

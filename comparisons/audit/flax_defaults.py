@@ -9,26 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 import reference as ref
-from comparisons import frameworks as registry
-from comparisons.frameworks import FrameworkUnavailable
 
 from . import batchnorm, pooling
-from .base import compare_key, decide, import_keras, import_torch, probe
+from .base import compare_key, decide, import_keras, import_nnx, import_torch, probe
 from .initializers import same_scale, sample_stats
 from .padding import _shift_evidence, keras_conv, reference_conv, shift_input, shift_kernel, torch_conv
-
-
-def import_nnx():
-    """``(jax.numpy, flax.nnx)`` with the registry's comparison settings (set before the import), or
-    FrameworkUnavailable with the reason."""
-    registry.prepare("jax", "compare")
-    try:
-        import jax.numpy as jnp
-        from flax import nnx
-    except ImportError as exc:
-        raise FrameworkUnavailable(f"jax/flax is not installed here ({exc})") from exc
-    return jnp, nnx
-
 
 # -- conv default padding ----------------------------------------------------------
 PAD = {"n": 5, "k": 3}

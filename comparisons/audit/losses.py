@@ -1,7 +1,9 @@
-"""Loss probes: Keras' probability clipping vs cross-entropy on logits, and the logits form.
+"""Loss probes: Keras' probability clipping vs cross-entropy on logits, and the logits form; label smoothing;
+binary cross-entropy at probabilities exactly 0 and 1 (optax, the ``jax`` side, on their infinite logits).
 
 Each batch row is the logits ``[gap, 0, 0]``; label 0 is a confident right answer and label 1 a
-confident wrong one. Frameworks run in their default float32; the reference in float64.
+confident wrong one. Frameworks run in their default float32 (the binary cross-entropy probe in float64); the
+reference in float64.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import numpy as np
 
 import reference as ref
 
-from .base import compare_key, import_keras, import_tf, import_torch, probe
+from .base import compare_key, import_keras, import_optax, import_tf, import_torch, probe
 
 GAPS = (5.0, 10.0, 20.0, 40.0)
 K = 3
@@ -156,3 +158,100 @@ probe("cross-entropy-label-smoothing", "cross-entropy with label smoothing", "lo
       frameworks={"torch": _smooth_torch, "keras": _smooth_keras}, reference=_smooth_reference,
       verdict=compare_key(*(f"ls={ls}" for ls in SMOOTH["label_smoothing"]), equal=_smooth_close,
                           reference_equal=_smooth_close))
+
+
+# -- binary cross-entropy at probabilities 0 and 1 ------------------------------------------
+# (probability, target): each probability exactly 0 and 1 against each target; optax's loss takes logits, and
+# the logits of probabilities 0 and 1 are -inf and +inf
+BCE_EDGES = ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
+
+
+def _edge_names() -> list[str]:
+    return [f"p={p:g},t={t:g}" for p, t in BCE_EDGES]
+
+
+def number(x: float) -> float | str:
+    """``x`` as a float, or ``"nan"``, ``"inf"``, ``"-inf"`` (evidence stays plain JSON)."""
+    x = float(x)
+    return x if np.isfinite(x) else str(x)
+
+
+def _per_edge(values) -> dict[str, float | str]:
+    return {name: number(v) for name, v in zip(_edge_names(), values, strict=True)}
+
+
+def _edge_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``(probs, targets)``: float64 ``(4,)`` arrays, one element per BCE_EDGES case."""
+    return np.array([p for p, _ in BCE_EDGES]), np.array([t for _, t in BCE_EDGES])
+
+
+def _bce_torch():
+    torch = import_torch()
+    p, t = (torch.from_numpy(a) for a in _edge_arrays())
+    p.requires_grad_(True)
+    loss = torch.nn.functional.binary_cross_entropy(p, t, reduction="none")
+    loss.sum().backward()
+    return {"input": "probabilities", "loss": _per_edge(loss.detach().numpy()), "dloss_dp": _per_edge(p.grad.numpy())}
+
+
+def _bce_keras():
+    keras, tf = import_keras(), import_tf()
+    p, t = _edge_arrays()
+    pv = tf.Variable(p[:, None])
+    with tf.GradientTape() as tape:
+        loss = keras.losses.binary_crossentropy(t[:, None], pv)  # the mean over the last axis, of size 1
+    return {"input": "probabilities", "epsilon": keras.config.epsilon(), "loss": _per_edge(loss.numpy()),
+            "dloss_dp": _per_edge(tape.gradient(loss, pv).numpy()[:, 0])}
+
+
+def _bce_optax():
+    jnp, optax = import_optax()
+    import jax
+
+    p, t = _edge_arrays()
+    with np.errstate(divide="ignore"):
+        x = jnp.asarray(np.log(p) - np.log1p(-p))  # the logits of 0 and 1: -inf and +inf
+
+    def loss(z):
+        return optax.losses.sigmoid_binary_cross_entropy(z, jnp.asarray(t))
+
+    return {"input": "logits", "logits": _per_edge(x), "loss": _per_edge(loss(x)),
+            "dloss_dlogit": _per_edge(jax.grad(lambda z: loss(z).sum())(x))}
+
+
+def _bce_reference():
+    p, t = _edge_arrays()
+    loss, d = ref.binary_cross_entropy(p, t, reduction="none")
+    loss_k, d_k = ref.binary_cross_entropy(p, t, reduction="none", clip_epsilon=1e-7)
+    return {"input": "probabilities", "loss": _per_edge(loss), "dloss_dp": _per_edge(d),
+            "clip_epsilon=1e-7": {"loss": _per_edge(loss_k), "dloss_dp": _per_edge(d_k)}}
+
+
+def _edges_close(a: dict, b: dict) -> bool:
+    """Per case: the same non-finite name, or floats to 1e-12 relative (the clamped and clipped losses are
+    100 vs 16.1, the gradients 1e12 vs 0)."""
+    def same(x, y):
+        if isinstance(x, str) or isinstance(y, str):
+            return x == y
+        return bool(np.isclose(x, y, rtol=1e-12, atol=0.0))
+
+    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+
+
+probe("loss-bce-probability-edges", "binary cross-entropy at probabilities 0 and 1", "losses",
+      f"Binary cross-entropy per element (float64) at probabilities exactly 0 and 1 with targets 0 and 1 "
+      f"({', '.join(_edge_names())}): PyTorch's binary_cross_entropy and Keras' binary_crossentropy (what "
+      "BinaryCrossentropy() averages) on the probabilities, with the gradient w.r.t. each probability; "
+      "optax.losses.sigmoid_binary_cross_entropy (logits only) on their logits, -inf and +inf, with the "
+      "gradient w.r.t. each logit.",
+      "PyTorch clamps each log at -100: a certain wrong prediction costs exactly 100, a certain right one 0, "
+      "and the gradient (p - t) / max(p(1 - p), 1e-12) is +-1e12 when wrong. Keras clips p to [1e-7, 1 - 1e-7] "
+      "(keras.config.epsilon()): wrong costs -log(1e-7) = 16.12, right about 1e-7, and no gradient at all "
+      "flows at 0 or 1, so a saturated sigmoid output never recovers. optax has only the logits form; at "
+      "infinite logits a right prediction gives nan (0 * inf) and a wrong one inf, while the gradient "
+      "sigmoid(x) - t stays finite. Losses of saturated models (and their mean) are therefore not comparable "
+      "across frameworks; port with logits (BCE-with-logits, from_logits=True) and finite ones. The "
+      "reference follows PyTorch; its binary_cross_entropy(clip_epsilon=1e-7) is Keras' form.",
+      frameworks={"torch": _bce_torch, "keras": _bce_keras, "jax": _bce_optax}, reference=_bce_reference,
+      verdict=compare_key("loss", equal=_edges_close, reference_keys=("loss", "dloss_dp"),
+                          reference_equal=_edges_close))

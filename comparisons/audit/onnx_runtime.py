@@ -18,6 +18,7 @@ import numpy as np
 from comparisons import frameworks as registry
 from comparisons import harness
 from comparisons.cases import Case, build_reference, spec
+from comparisons.frameworks.protocol import RunInputs
 
 from .base import compare_key, import_torch, pairs, probe, ran
 
@@ -83,7 +84,7 @@ def _fusion_ort(name: str) -> dict:
     from comparisons.frameworks.onnx_runtime import export
 
     run, case = _fusion_run(), fusion_case()
-    out = fw.run(case, run.params, run.x, "float32", None, None, buffers=run.buffers)["forward"]
+    out = fw.run(case, RunInputs(run.params, run.x, "float32", buffers=run.buffers))["forward"]
     _, model = export.exported(case, run.params, run.x, "float32", None, run.buffers)
     return _fusion_evidence(out, ops=_ops_run(name, model))
 
@@ -170,7 +171,7 @@ def _ceil_ort(name: str) -> dict:
     outputs, attributes = [], {}
     for cid, shape, kwargs in CEIL:
         case, x = ceil_case(cid, shape, kwargs), ceil_input(shape)
-        got = fw.run(case, {}, x, "float32", None, None)
+        got = fw.run(case, RunInputs({}, x, "float32"))
         outputs.append((got["forward"], got.get("0.indices")))
         _, model = export.exported(case, {}, x, "float32", None)
         node = next(n for n in onnx.load_from_string(model).graph.node if n.op_type == "MaxPool")

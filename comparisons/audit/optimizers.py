@@ -18,7 +18,7 @@ SGD = {"grad": 1.0, "p0": 1.0, "lrs": (0.1, 0.1, 0.1, 0.01, 0.01), "momentum": 0
 DECAY = {"p0": 1.0, "lr": 0.1, "weight_decay": 0.1, "momentum": 0.9, "steps": 3}
 
 
-def _torch_trajectory(opt_cls, kwargs, p0, grads, lrs):
+def torch_trajectory(opt_cls, kwargs, p0, grads, lrs):
     torch = import_torch()
     p = torch.nn.Parameter(torch.tensor(p0, dtype=torch.float64))
     opt = opt_cls([p], **kwargs)
@@ -32,7 +32,7 @@ def _torch_trajectory(opt_cls, kwargs, p0, grads, lrs):
     return out
 
 
-def _keras_trajectory(opt, p0, grads, lrs):
+def keras_trajectory(opt, p0, grads, lrs):
     keras = import_keras()
     v = keras.Variable(np.array(p0, np.float64), dtype="float64")
     out = []
@@ -43,7 +43,7 @@ def _keras_trajectory(opt, p0, grads, lrs):
     return out
 
 
-def _reference_trajectory(make, p0, grads, lrs):
+def reference_trajectory(make, p0, grads, lrs):
     params = {"p": np.array(p0, np.float64)}
     opt = make(params)
     out = []
@@ -76,8 +76,8 @@ def _adam_torch():
     torch = import_torch()
     p0, grads, lrs = _adam_inputs()
     default = torch.optim.Adam([torch.zeros(1, requires_grad=True)]).defaults["eps"]
-    evidence = _adam_evidence(_torch_trajectory(torch.optim.Adam, {"lr": ADAM["lr"]}, p0, grads, lrs), default)
-    traj = _torch_trajectory(torch.optim.Adam, {"lr": ADAM["lr"], "eps": ADAM["same_eps"]}, p0, grads, lrs)
+    evidence = _adam_evidence(torch_trajectory(torch.optim.Adam, {"lr": ADAM["lr"]}, p0, grads, lrs), default)
+    traj = torch_trajectory(torch.optim.Adam, {"lr": ADAM["lr"], "eps": ADAM["same_eps"]}, p0, grads, lrs)
     evidence["eps_effective_step1_same_eps"] = _eps_effective(traj[0])[1:3]
     return evidence
 
@@ -86,8 +86,8 @@ def _adam_keras():
     keras = import_keras()
     p0, grads, lrs = _adam_inputs()
     default = keras.optimizers.Adam().epsilon
-    evidence = _adam_evidence(_keras_trajectory(keras.optimizers.Adam(ADAM["lr"]), p0, grads, lrs), default)
-    traj = _keras_trajectory(keras.optimizers.Adam(ADAM["lr"], epsilon=ADAM["same_eps"]), p0, grads, lrs)
+    evidence = _adam_evidence(keras_trajectory(keras.optimizers.Adam(ADAM["lr"]), p0, grads, lrs), default)
+    traj = keras_trajectory(keras.optimizers.Adam(ADAM["lr"], epsilon=ADAM["same_eps"]), p0, grads, lrs)
     evidence["eps_effective_step1_same_eps"] = _eps_effective(traj[0])[1:3]
     return evidence
 
@@ -95,8 +95,8 @@ def _adam_keras():
 def _adam_reference():
     p0, grads, lrs = _adam_inputs()
     default = optim.Adam({"p": np.zeros(1)}).eps
-    evidence = _adam_evidence(_reference_trajectory(lambda ps: optim.Adam(ps, lr=ADAM["lr"]), p0, grads, lrs), default)
-    traj = _reference_trajectory(lambda ps: optim.Adam(ps, lr=ADAM["lr"], eps=ADAM["same_eps"]), p0, grads, lrs)
+    evidence = _adam_evidence(reference_trajectory(lambda ps: optim.Adam(ps, lr=ADAM["lr"]), p0, grads, lrs), default)
+    traj = reference_trajectory(lambda ps: optim.Adam(ps, lr=ADAM["lr"], eps=ADAM["same_eps"]), p0, grads, lrs)
     evidence["eps_effective_step1_same_eps"] = _eps_effective(traj[0])[1:3]
     return evidence
 
@@ -131,7 +131,7 @@ def _sgd_close(a, b) -> bool:
 def _sgd_torch():
     torch = import_torch()
     p0, grads, lrs = _sgd_inputs()
-    return {nesterov: [float(p[0]) for p in _torch_trajectory(
+    return {nesterov: [float(p[0]) for p in torch_trajectory(
         torch.optim.SGD, {"lr": lrs[0], "momentum": SGD["momentum"], "nesterov": nesterov == "nesterov"},
         p0, grads, lrs)] for nesterov in ("heavy_ball", "nesterov")}
 
@@ -139,14 +139,14 @@ def _sgd_torch():
 def _sgd_keras():
     keras = import_keras()
     p0, grads, lrs = _sgd_inputs()
-    return {nesterov: [float(p[0]) for p in _keras_trajectory(
+    return {nesterov: [float(p[0]) for p in keras_trajectory(
         keras.optimizers.SGD(lrs[0], momentum=SGD["momentum"], nesterov=nesterov == "nesterov"), p0, grads, lrs)]
         for nesterov in ("heavy_ball", "nesterov")}
 
 
 def _sgd_reference():
     p0, grads, lrs = _sgd_inputs()
-    return {nesterov: [float(p[0]) for p in _reference_trajectory(
+    return {nesterov: [float(p[0]) for p in reference_trajectory(
         lambda ps, n=nesterov: optim.SGD(ps, lrs[0], momentum=SGD["momentum"], nesterov=n == "nesterov"),
         p0, grads, lrs)] for nesterov in ("heavy_ball", "nesterov")}
 
@@ -171,7 +171,7 @@ def _decay_inputs():
 def _decay_torch():
     torch = import_torch()
     p0, grads, lrs = _decay_inputs()
-    traj = _torch_trajectory(torch.optim.SGD, {"lr": lrs[0], "momentum": DECAY["momentum"],
+    traj = torch_trajectory(torch.optim.SGD, {"lr": lrs[0], "momentum": DECAY["momentum"],
                                                "weight_decay": DECAY["weight_decay"]}, p0, grads, lrs)
     # _rtol: how closely a float64 trajectory can match this one (float64 throughout: rounding only)
     return {"trajectory": [float(p[0]) for p in traj], "_rtol": 1e-9}
@@ -182,12 +182,12 @@ def _decay_keras():
     p0, grads, lrs = _decay_inputs()
     opt = keras.optimizers.SGD(lrs[0], momentum=DECAY["momentum"], weight_decay=DECAY["weight_decay"])
     # _rtol: the learning rate is a float32 variable, so the trajectory carries ~1e-8 relative noise
-    return {"trajectory": [float(p[0]) for p in _keras_trajectory(opt, p0, grads, lrs)], "_rtol": 1e-6}
+    return {"trajectory": [float(p[0]) for p in keras_trajectory(opt, p0, grads, lrs)], "_rtol": 1e-6}
 
 
 def _decay_reference():
     p0, grads, lrs = _decay_inputs()
-    traj = _reference_trajectory(lambda ps: optim.SGD(ps, lrs[0], momentum=DECAY["momentum"],
+    traj = reference_trajectory(lambda ps: optim.SGD(ps, lrs[0], momentum=DECAY["momentum"],
                                                       weight_decay=DECAY["weight_decay"]), p0, grads, lrs)
     return {"trajectory": [float(p[0]) for p in traj]}
 

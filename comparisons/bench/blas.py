@@ -1,4 +1,4 @@
-"""numpy's BLAS: its thread count and kernel, read and set through ``threadpoolctl``.
+"""numpy's BLAS: its thread count and kernel, read and set through ``threadpoolctl``; the reference's own threads.
 
 The test suite's conftest sets ``OMP_NUM_THREADS=1`` before numpy loads; the benchmarks set the thread count
 explicitly instead of depending on the environment. One controller is built per process and reused (a fresh
@@ -7,19 +7,21 @@ explicitly instead of depending on the environment. One controller is built per 
 
 from __future__ import annotations
 
-import functools
 import os
 
 import numpy as np  # noqa: F401  (loads the BLAS library the controller finds)
 
+from reference import threads as reference_threads
 
-@functools.lru_cache(maxsize=1)
+
 def controller():
-    """The process's ``threadpoolctl.ThreadpoolController`` (built on first use; threadpoolctl comes with the
-    ``report`` extra, which ``cnnref bench`` needs)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
+    """The process's ``threadpoolctl.ThreadpoolController`` (:func:`reference.threads.controller`, shared with the
+    reference's threads; threadpoolctl comes with the ``report`` extra, which ``cnnref bench`` needs)."""
+    found = reference_threads.controller()
+    if found is None:
+        raise ModuleNotFoundError("cnnref bench needs threadpoolctl to read and set numpy's BLAS threads: "
+                                  "pip install 'cnnref[report]'")
+    return found
 
 
 def _numpy_blas() -> dict | None:
@@ -38,8 +40,11 @@ def set_blas_threads(threads: int) -> bool:
 
 
 def blas_info() -> dict[str, object]:
-    """``{"blas": "openblas 0.3.31", "core": "Haswell", "threads": 2, "OPENBLAS_CORETYPE": ...}`` of numpy's BLAS."""
-    info: dict[str, object] = {"OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    """``{"blas": "openblas 0.3.31", "core": "Haswell", "threads": 2, "OPENBLAS_CORETYPE": ...,
+    "reference_threads": 2}``: numpy's BLAS, and the threads the reference's im2col convolution splits a batch
+    over (:func:`reference.threads.get_num_threads`; each runs BLAS at one thread)."""
+    info: dict[str, object] = {"OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+                               "reference_threads": reference_threads.get_num_threads()}
     lib = _numpy_blas()
     if lib is None:
         return {**info, "blas": "unknown", "core": None, "threads": None}

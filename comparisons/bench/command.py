@@ -15,12 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
+import reference
 from comparisons import frameworks
 
 from .blas import blas_info, set_blas_threads
-from .measure import IMPLS, LOOP_ROUNDS, REFERENCE_IMPLS, Timing, Unavailable, make_step, matmul_rate, time_steps
-from .profile import PROFILE_SHAPES, conv_phases
-from .report import targets, threads_warning, write
+from .measure import (
+    IMPLS,
+    LOOP_ROUNDS,
+    REFERENCE_IMPLS,
+    THREADS_VAR,
+    Timing,
+    Unavailable,
+    make_step,
+    matmul_rate,
+    time_steps,
+)
+from .profile import PROFILE_SHAPES, conv_phases, training_steps
+from .report import profile_rows, targets, threads_warning, write
 from .shapes import DTYPES, LAYERS, SHAPES
 
 PURPOSE = "time"  # the frameworks run as their users get them (comparisons.frameworks)
@@ -48,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="directory for bench.md/.json/.png")
     parser.add_argument("--quick", action="store_true", help="float32 only, fewer rounds: under a minute")
     parser.add_argument("--threads", type=positive_int, default=2,
-                        help="threads for numpy's BLAS, PyTorch and TensorFlow (more than the usable cores: "
-                             "a warning, on stderr and in the report)")
+                        help="threads for numpy's BLAS, PyTorch, TensorFlow and Keras on each backend (XLA: one or "
+                             "every core); more than the usable cores: a warning, on stderr and in the report")
     parser.add_argument("--layers", nargs="+", choices=LAYERS, default=list(LAYERS))
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
@@ -96,6 +107,9 @@ def measure_all(layers, shapes, impls, dtypes, threads, rounds, min_sample_s, lo
                 if steps:
                     samples = time_steps(steps, rounds, min_sample_s, {"loop": min(rounds, LOOP_ROUNDS)})
                     for impl, times in samples.items():
+                        if times.skipped is not None:  # timed in another process, and it failed there
+                            cells[impl].skipped = times.skipped
+                            continue
                         cells[impl].median_s = float(np.median(times))
                         cells[impl].min_s = float(np.min(times))
                         cells[impl].samples = len(times)
@@ -120,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if oversubscribed:
         print(f"cnnref bench: warning: {oversubscribed}", file=sys.stderr, flush=True)
     set_blas_threads(args.threads)
+    reference.set_num_threads(args.threads)  # the threads im2col splits a batch over
+    # the frameworks timed in their own processes (the Keras backends' workers) size their pools from it at start
+    os.environ[THREADS_VAR] = str(args.threads)
     load_before = [round(v, 2) for v in os.getloadavg()]
     matmul_size = 2048
     matmul_gflops = matmul_rate(matmul_size, rounds)
@@ -139,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
     if "conv" in args.layers and "im2col" in args.impls:
         for name in (s for s in PROFILE_SHAPES if s in args.shapes):
             profiles[name] = conv_phases(SHAPES[name], "float32", rounds, 0.03 if quick else 0.05)
+    # the batch-1 training step target: the reference's im2col model against PyTorch
+    training = {}
+    if "conv" in args.layers and {"im2col", "torch"} <= set(args.impls):
+        training = training_steps(args.threads, rounds, 0.03 if quick else 0.05)
     # the matmul rate again at the end: the report uses the larger of the two readings
     matmul_gflops = max(matmul_gflops, matmul_rate(matmul_size, rounds))
     meta = {
@@ -161,10 +182,10 @@ def run(args: argparse.Namespace) -> int:
         "load_before": load_before,
         "load_after": [round(v, 2) for v in os.getloadavg()],
     }
-    paths = write(timings, meta, args.out, profiles)
+    paths = write(timings, meta, args.out, profiles, training)
     from .report import derived
 
-    for t in targets(derived(timings, matmul_gflops)):
+    for t in targets(derived(timings, matmul_gflops), profile_rows(profiles, timings), training):
         status = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
         value = "-" if t["value"] is None else f"{t['value']:.3g}"
         print(f"{status:6s} {t['target']}: {value}")

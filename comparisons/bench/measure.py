@@ -6,7 +6,10 @@ data; building it is not timed. Implementations:
 - ``loop``, ``im2col``: the reference layers (``Linear`` has one numpy implementation, a
   GEMM, listed as ``im2col``; it has no loop version);
 - every registered framework (``torch``, ``keras``, ...): its ``bench_step`` (the framework's own layer, as its
-  users write it, float32, ``threads`` threads), in its subpackage of :mod:`comparisons.frameworks`.
+  users write it, float32, ``threads`` threads), in its subpackage of :mod:`comparisons.frameworks`. A framework
+  that runs in another process (``keras-jax``, ``keras-torch``: a worker per Keras backend) returns a
+  :class:`TimedElsewhere` step: it is built, warmed up and timed in that process by the same
+  :func:`time_steps`, and only the samples cross (a pipe round trip per call would be timed with the layer).
 
 Implementations are timed one after the other with a pause in between (see
 :func:`time_steps`): on a 2-core machine the worker threads one library leaves spinning
@@ -22,16 +25,18 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-import reference as ref
-from comparisons import frameworks
+from comparisons import frameworks, kinds
 
-from .shapes import POOL, Shape
+from .shapes import Shape
 
 IMPLS = ("loop", "im2col", *frameworks.NAMES)
 REFERENCE_IMPLS = ("loop", "im2col")
 Step = Callable[[], object]
 LOOP_ROUNDS = 3  # samples of a loop cell at most: each takes seconds
 SETTLE_S = 0.15  # idle time before each implementation's samples (OpenBLAS spins ~0.1 s)
+# the benchmark's thread count, in the environment of the processes a framework's steps are timed in (set by
+# ``cnnref bench`` before any framework starts; ``benchmarks/conftest.py`` reads the same variable)
+THREADS_VAR = "CNNREF_BENCH_THREADS"
 
 
 class Unavailable(Exception):
@@ -69,19 +74,11 @@ def input_data(shape: Shape, dtype: str, seed: int) -> np.ndarray:
 
 # -- reference --------------------------------------------------------------------
 def reference_layer(layer: str, shape: Shape, impl: str, dtype: str, seed: int = 0):
-    """The reference layer benchmarked for ``layer`` on ``shape``."""
-    if layer == "conv":
-        return ref.Conv2d(shape.c, shape.filters, shape.kernel, padding=shape.padding, impl=impl,
-                          dtype=dtype, rng=seed)
-    if layer == "maxpool":
-        return ref.MaxPool2d(POOL, impl=impl)
-    if layer == "avgpool":
-        return ref.AvgPool2d(POOL, impl=impl)
-    if layer == "linear":
-        if impl != "im2col":
-            raise Unavailable("Linear has one numpy implementation (a GEMM), listed as im2col")
-        return ref.Linear(shape.c * shape.h * shape.w, shape.filters, dtype=dtype, rng=seed)
-    raise ValueError(f"reference_layer: unknown layer {layer!r}")
+    """The reference layer benchmarked for ``layer`` on ``shape`` (:meth:`Shape.spec`, built by its kind)."""
+    if layer == "linear" and impl != "im2col":
+        raise Unavailable("Linear has one numpy implementation (a GEMM), listed as im2col")
+    s = shape.spec(layer)
+    return kinds.kind(s.kind).build(s.kwargs, impl, np.dtype(dtype), np.random.default_rng(seed))
 
 
 def reference_step(layer: str, shape: Shape, impl: str, dtype: str, seed: int = 0) -> Step:
@@ -116,9 +113,24 @@ def make_step(layer: str, shape: Shape, impl: str, dtype: str, threads: int, see
 
 # -- timing -----------------------------------------------------------------------
 class Samples(list):
-    """Per-call times (s) of one step's samples; ``calls``: how many back-to-back calls each sample timed."""
+    """Per-call times (s) of one step's samples; ``calls``: how many back-to-back calls each sample timed;
+    ``skipped``: why there are none (a step timed in another process that failed there), else None."""
 
     calls: int = 0
+    skipped: str | None = None
+
+
+class TimedElsewhere:
+    """A step built in another process and timed there: :meth:`measure` returns its :class:`Samples`, taken by
+    :func:`time_steps` in that process, or raises :class:`Unavailable` with the reason it failed there (a crash
+    included). Calling it runs the step once there and returns its result as numpy arrays: a check of what it
+    computes, never a timing (the call's time includes the round trip between the processes)."""
+
+    def measure(self, rounds: int, min_sample_s: float, settle_s: float) -> Samples:
+        raise NotImplementedError
+
+    def __call__(self):
+        raise NotImplementedError
 
 
 def time_steps(steps: dict[str, Step], rounds: int, min_sample_s: float,
@@ -131,11 +143,19 @@ def time_steps(steps: dict[str, Step], rounds: int, min_sample_s: float,
     would otherwise take a core from the next implementation (measured: PyTorch's conv
     at ``mid`` takes 18 ms right after an im2col call, 9 ms after a pause). Each sample
     times enough back-to-back calls to last ``min_sample_s``; ``max_rounds`` caps the
-    rounds of slow steps (the loop kernels).
+    rounds of slow steps (the loop kernels). A :class:`TimedElsewhere` step is timed the same way in its own
+    process; when that fails, its samples are empty with the reason in ``skipped``.
     """
     caps = max_rounds or {}
     samples: dict[str, Samples] = {}
     for key, step in steps.items():
+        if isinstance(step, TimedElsewhere):
+            try:
+                samples[key] = step.measure(caps.get(key, rounds), min_sample_s, settle_s)
+            except Unavailable as exc:
+                samples[key] = Samples()
+                samples[key].skipped = str(exc)
+            continue
         time.sleep(settle_s)
         step()  # warm-up: first-call costs (workspaces, tracing, lazy imports)
         start = time.perf_counter()

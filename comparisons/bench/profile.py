@@ -1,19 +1,26 @@
-"""Where an im2col convolution spends its time: each phase of the reference's kernels timed alone.
+"""What the speed targets read beyond the timing table: where an im2col convolution spends its time, and a
+batch-1 training step.
 
-The phases are the methods of :class:`reference.conv.Im2colPlan` in
-:attr:`~reference.conv.Im2colPlan.PHASES` order, called one at a time on the plan of a
-layer that has already run one forward + backward (so every buffer exists and is warm).
-Timed alone, a phase misses the cache sharing of the real pass (the input-gradient GEMM
-and col2im alternate chunk by chunk), so the phases' sum differs a little from the whole.
-The three GEMM phases are the floor of any im2col formulation on numpy's BLAS: their sum
-compared with PyTorch's whole forward + backward says how close im2col can come.
+:func:`conv_phases`: the phases are the methods of :class:`reference.conv.Im2colPlan` in the order its
+:attr:`~reference.conv.Im2colPlan.phases` lists them, each run on every chunk of the layer's batch at once
+(:class:`reference.conv.BatchIm2col`: one chunk per thread, as a real pass runs them), on the plan of a layer
+that has already run one forward + backward (so every buffer exists and is warm). Timed alone, a phase
+misses the overlap of the real pass (one thread's copy runs while the other's GEMM does), so the phases'
+sum differs a little from the whole. The three GEMM phases are the floor of any im2col formulation on
+numpy's BLAS: the whole pass over their sum says how much the copies around them add.
+
+:func:`training_steps`: one Adam step of the tutorial's CNN on one image (forward, loss, backward, update),
+the reference (im2col) and PyTorch, float32.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from reference.conv import Im2colPlan
+from comparisons import frameworks
+from reference.threads import run_parallel
 
 from .measure import input_data, reference_layer, time_steps
 from .shapes import Shape
@@ -26,20 +33,36 @@ PHASE_NOTES = {
     "output": "GEMM result -> (N, F, H', W') (copy)",
     "load_dout": "dout -> the columns' layout (copy)",
     "weight_grad_gemm": "GEMM: columns @ dout.T (weight and bias gradients)",
+    "dout_columns": "dout -> padded buffer -> columns of the flipped-kernel convolution (copies)",
+    "flipped_input_grad_gemm": "GEMM: flipped weights @ dout's columns (input gradient)",
+    "input_grad_output": "GEMM result -> dx (copy)",
     "input_grad_gemm": "GEMM: weights.T @ dout (window gradients)",
     "col2im": "window gradients summed back into dx",
 }
+TRAINING_IMPLS = ("im2col", "torch")  # the batch-1 training step: the reference's im2col model against PyTorch
+
+
+def _phase_call(plan, images: slice, phase: str, x, w, b, out, dout, dx):
+    """One chunk's call of ``phase`` (an :class:`~reference.conv.Im2colPlan` method) on its images."""
+    if phase == "input_grad_gemm":
+        return lambda: [plan.input_grad_gemm(chunk) for chunk in plan.chunks]
+    if phase == "col2im":
+        return lambda: [plan.col2im(chunk, dx[images]) for chunk in plan.chunks]
+    arguments = {"fill_columns": (x[images],), "forward_gemm": (w, b), "output": (out[images],),
+                 "load_dout": (dout[images],), "weight_grad_gemm": (), "dout_columns": (dout[images],),
+                 "flipped_input_grad_gemm": (), "input_grad_output": (dx[images],)}
+    return functools.partial(getattr(plan, phase), *arguments[phase])
 
 
 def conv_phases(shape: Shape, dtype: str = "float32", rounds: int = 5, min_sample_s: float = 0.03) -> dict[str, float]:
-    """Median seconds of each im2col phase of the ``conv`` layer on ``shape``, and of the whole pass
-    (key :data:`WHOLE`)."""
+    """Median seconds of each im2col phase of the ``conv`` layer on ``shape`` (every chunk at once), and of
+    the whole pass (key :data:`WHOLE`)."""
     layer = reference_layer("conv", shape, "im2col", dtype)
     x = input_data(shape, dtype, 0)
     out = layer.forward(x)
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
     layer.backward(dout)
-    plan = layer.im2col_plan(x.shape)
+    batch = layer.im2col_plan(x.shape)
     w, b = layer.params["weight"], layer.params.get("bias")
     dx = np.empty(x.shape, dtype=dtype)
 
@@ -47,29 +70,56 @@ def conv_phases(shape: Shape, dtype: str = "float32", rounds: int = 5, min_sampl
         layer.forward(x)
         layer.backward(dout)
 
-    steps = {
-        "fill_columns": lambda: plan.fill_columns(x),
-        "forward_gemm": lambda: plan.forward_gemm(w, b),
-        "output": plan.output,
-        "load_dout": lambda: plan.load_dout(dout),
-        "weight_grad_gemm": plan.weight_grad_gemm,
-        "input_grad_gemm": lambda: [plan.input_grad_gemm(chunk) for chunk in plan.chunks],
-        "col2im": lambda: [plan.col2im(chunk, dx) for chunk in plan.chunks],
-        WHOLE: whole,
-    }
-    if tuple(steps)[:-1] != Im2colPlan.PHASES:
-        raise RuntimeError(f"conv_phases times {tuple(steps)[:-1]}, Im2colPlan runs {Im2colPlan.PHASES}")
+    steps = {}
+    for phase in batch.parts[0].phases:
+        calls = [_phase_call(plan, images, phase, x, w, b, out, dout, dx)
+                 for plan, images in zip(batch.parts, batch.slices, strict=True)]
+        steps[phase] = functools.partial(run_parallel, calls)
+    steps[WHOLE] = whole
     samples = time_steps(steps, rounds, min_sample_s)
     return {name: float(np.median(times)) for name, times in samples.items()}
 
 
 def summary(phases: dict[str, float], torch_s: float | None) -> dict[str, float | None]:
-    """Totals of a :func:`conv_phases` result: the phases' sum, the GEMMs' sum, and the GEMMs'
-    sum as a multiple of PyTorch's whole pass ``torch_s`` (None when PyTorch was not timed)."""
+    """Totals of a :func:`conv_phases` result: the phases' sum, the GEMMs' sum, the whole pass over the
+    GEMMs' sum, and the GEMMs' sum as a multiple of PyTorch's whole pass ``torch_s`` (None when PyTorch
+    was not timed)."""
     gemms = sum(t for name, t in phases.items() if name.endswith("gemm"))
     return {
         "sum_s": sum(t for name, t in phases.items() if name != WHOLE),
         "gemms_s": gemms,
+        "whole_over_gemms": phases[WHOLE] / gemms if WHOLE in phases and gemms else None,
         "torch_s": torch_s,
         "gemms_over_torch": gemms / torch_s if torch_s else None,
     }
+
+
+def training_steps(threads: int, rounds: int = 5, min_sample_s: float = 0.03, seed: int = 0) -> dict[str, float]:
+    """Median seconds of one Adam step of the tutorial's CNN on one ``(1, 1, 28, 28)`` image, float32, for
+    each of :data:`TRAINING_IMPLS` that can run here (PyTorch at ``threads`` threads; a missing framework is
+    left out)."""
+    from comparisons.trainers import make_trainer
+    from comparisons.training import initial_params, tutorial_case
+
+    case = tutorial_case(seed)
+    params = initial_params(case, "float32")
+    rng = np.random.default_rng(seed)
+    x = rng.random((1, 1, 28, 28), dtype=np.float32)
+    y = np.array([int(rng.integers(10))])
+    steps = {}
+    for impl in TRAINING_IMPLS:
+        if impl == "im2col":
+            trainer = make_trainer("reference", case, params, "float32", "adam", 1e-3, impl="im2col")
+        else:
+            try:
+                framework = frameworks.load(impl)
+            except frameworks.FrameworkUnavailable:
+                continue
+            if impl == "torch":
+                import torch
+
+                torch.set_num_threads(threads)
+            trainer = framework.trainer(case, params, "float32", "adam", 1e-3)
+        steps[impl] = functools.partial(trainer.step, x, y)
+    samples = time_steps(steps, rounds, min_sample_s)
+    return {name: float(np.median(times)) for name, times in samples.items()}

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from comparisons.cases import LayerSpec, spec
+
 LAYERS = ("conv", "maxpool", "avgpool", "linear")
 DTYPES = ("float32", "float64")
 POOL = 2
@@ -40,6 +42,23 @@ class Shape:
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         return (self.n, self.c, self.h, self.w)
+
+    def spec(self, layer: str) -> LayerSpec:
+        """The benchmarked ``layer`` as a layer spec of the case matrix: the reference and every framework build
+        it with their own table of layer kinds (:mod:`comparisons.kinds`), as for a comparison. Conv and linear
+        have a bias; ``linear`` takes the input flattened, ``(N, C*H*W)``."""
+        if layer == "conv":
+            return spec("conv", in_channels=self.c, out_channels=self.filters, kernel_size=self.kernel, stride=1,
+                        padding=self.padding, dilation=1, bias=True)
+        if layer in ("maxpool", "avgpool"):
+            return spec(layer, kernel_size=POOL, stride=None, padding=0)
+        if layer == "linear":
+            return spec("linear", in_features=self.c * self.h * self.w, out_features=self.filters, bias=True)
+        raise ValueError(f"Shape.spec: layer must be one of {LAYERS}, got {layer!r}")
+
+    def sample_shape(self, layer: str) -> tuple[int, ...]:
+        """One sample's input to ``layer``: ``(C, H, W)``, or ``(C*H*W,)`` for ``linear``."""
+        return (self.c * self.h * self.w,) if layer == "linear" else (self.c, self.h, self.w)
 
     def describe(self, layer: str) -> str:
         """Human-readable layer + shape, e.g. ``64x16x28x28 -> 32 (3x3, pad 1)``."""

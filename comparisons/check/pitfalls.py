@@ -8,6 +8,7 @@ configurations it failed, :func:`hints` names the mistake and how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ def _run_layer(layer, x, params: dict, dout) -> Planted:
 def _with(config: Config, **changes) -> Case:
     kw = {**config.kwargs, **changes}
     case = config.case
-    return Case(case.layer, case.id, (spec(config.kind, **kw),), case.input_shape, seed=case.seed, tags=case.tags)
+    return dataclasses.replace(case, specs=(spec(config.kind, **kw),))
 
 
 def _build(case: Case, dtype: str):

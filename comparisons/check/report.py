@@ -184,8 +184,9 @@ def reproducer(style, family: str, config: Config, quantity: str, dtype: str) ->
     """A few lines of Python showing ``quantity`` of the target next to the reference's on ``config``."""
     key = {"forward": "forward", "dx": "dx", "indices": "0.indices"}.get(quantity, f"0.{quantity}")
     case = config.case
-    case_code = (f"Case({case.layer!r}, {case.id!r}, (spec({config.kind!r}, **{config.kwargs!r}),), "
-                 f"{tuple(case.input_shape)!r}, seed={case.seed}, tags=frozenset({sorted(case.tags)!r}))")
+    case_code = (f"Case({case.family!r}, {case.id!r}, (spec({config.kind!r}, **{config.kwargs!r}),), "
+                 f"{tuple(case.input_shape)!r}, seed={case.seed}, tags=frozenset({sorted(case.tags)!r}), "
+                 f"variant={case.variant!r})")
     lines = ["import numpy as np", "from comparisons.cases import Case, spec",
              "from comparisons.check.matrix import Config", "from comparisons.check.run import reference_run",
              f"run = reference_run(Config({case_code}, ties={config.ties}), {dtype!r})  # the reference's run",

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import harness
 from ..cases import build_reference
+from ..frameworks.protocol import RunInputs
 from ..harness import Record, ReferenceRun
 from .matrix import Config
 from .styles import NotCovered
@@ -47,8 +48,9 @@ class Outcome:
         return list(dict.fromkeys(r.quantity for r in self.records if r.passed is False))
 
 
-def impl_for(config: Config) -> str:
-    return "im2col" if config.case.spatial else "n/a"
+def impl_for(config: Config) -> str | None:
+    """The reference implementation the check compares against: im2col, or None for a layer that has one."""
+    return "im2col" if config.case.spatial else None
 
 
 def reference_run(config: Config, dtype: str) -> ReferenceRun:
@@ -115,8 +117,8 @@ def party_results(framework, config: Config, run: ReferenceRun, dtype: str) -> t
     if reason:
         return None, reason
     try:
-        out = framework.run(case, run.params, _batched(run.x, config), dtype, _batched(run.dout, config), None,
-                            buffers=run.buffers, masks={}, loss_args=None)
+        out = framework.run(case, RunInputs(run.params, _batched(run.x, config), dtype, _batched(run.dout, config),
+                                            buffers=run.buffers))
     except harness.FrameworkCrashed as exc:
         return None, f"{framework.name} failed: {exc}"
     return out, None

@@ -9,11 +9,12 @@ padding larger than the window) or the target does not cover is skipped by the c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..cases import Case, spec
+from ..cases import spec
 from .matrix import Config
 
 BUDGET = 120  # candidate configurations tried at most, per shrink
@@ -60,8 +61,7 @@ def _smaller(value, low: int) -> list:
 def _variant(config: Config, kwargs: dict, shape: tuple[int, ...]) -> Config:
     case = config.case
     cid = case.id if case.id.endswith("-shrunk") else f"{case.id}-shrunk"
-    new = Case(case.layer, cid, (spec(config.kind, **kwargs),), shape, seed=case.seed,
-               tags=case.tags)
+    new = dataclasses.replace(case, id=cid, specs=(spec(config.kind, **kwargs),), input_shape=shape)
     return Config(new, config.ties)
 
 

@@ -16,6 +16,30 @@ OPTIMIZERS = ("adam", "sgd")
 ADAM_EPS = 1e-8  # every trainer's Adam epsilon: PyTorch's default (Keras' is 1e-7, so Keras is given this one)
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """What a framework's ``run`` is fed: everything the reference used, in the reference layout, the batch axis
+    present (a single ``(C, H, W)`` image arrives as a batch of one).
+
+    - ``params``: ``{"0.weight": ...}``, the values the reference's forward used; ``buffers``: its running
+      statistics as before the forward (``{"0.running_mean": ...}``).
+    - ``x``: the input ``(N, ...)`` in ``dtype`` (``"float64"`` or ``"float32"``).
+    - ``dout``: the gradient of the output when the case has no loss, else None; ``labels``: the loss's targets
+      when it has one (class indices ``(N, ...)`` or probabilities ``(N, C, ...)``), else None.
+    - ``masks``: ``{layer index: mask}`` of each dropout layer in training mode (the reference's draw).
+    - ``loss_args``: the loss's ``weight`` (class weights or None) and ``dloss`` (its upstream gradient).
+    """
+
+    params: dict[str, np.ndarray]
+    x: np.ndarray
+    dtype: str
+    dout: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
+    loss_args: dict = field(default_factory=dict)
+
+
 class Trainer(Protocol):
     """One training step of a case's model, channels-first numpy in and out.
 
@@ -38,10 +62,9 @@ class Framework:
     - ``unsupported(case) -> str | None``: why the framework cannot express a case, or None.
     - ``reference_case(case) -> Case``: the case with the reference's documented convention switches set to the
       framework's (Keras: ``unbiased_running_var=False`` in batch norm).
-    - ``run(case, params, x, dtype, dout, labels, buffers=None, masks=None, loss_args=None) -> dict``: forward
-      and backward of the case's model built with the reference's parameters; every quantity in the reference
-      layout (keys: ``forward``, ``dx``, each parameter key ``"0.weight"``, each buffer key, ``"i.indices"``,
-      ``loss``). See :func:`comparisons.harness.compare` for the arguments.
+    - ``run(case, inputs: RunInputs) -> dict``: forward and backward of the case's model built with the
+      reference's parameters; every quantity in the reference layout (keys: ``forward``, ``dx``, each parameter
+      key ``"0.weight"``, each buffer key, ``"i.indices"``, ``loss``).
     - ``trainer(case, params, dtype, optimizer, lr) -> Trainer``.
     - ``reference_adam``: the :class:`reference.optim.Adam` options that compute this framework's Adam (Keras:
       ``{"eps_hat": True}``, eps before the bias correction); empty when it is PyTorch's.

@@ -3,6 +3,8 @@ layers the matrix is expected to hold, and ``expand``'s ``(case, impl, dtype)`` 
 
 from __future__ import annotations
 
+import pytest
+
 from comparisons import cases, kinds
 
 ALL_CASES = cases.all_cases()
@@ -33,7 +35,7 @@ def test_expand_gives_both_impls_only_to_spatial_cases_and_both_dtypes():
     assert runs.keys() == {c.id for c in ALL_CASES}
     for case in ALL_CASES:
         spatial = any(kinds.KINDS[s.kind].spatial for s in case.specs)
-        impls = ("loop", "im2col") if spatial else ("n/a",)
+        impls = ("loop", "im2col") if spatial else (None,)
         assert case.spatial == spatial, case.id
         assert runs[case.id] == {(i, d) for i in impls for d in ("float64", "float32")}, case.id
     assert len(TRIPLES) == sum(4 if c.spatial else 2 for c in ALL_CASES)
@@ -44,4 +46,28 @@ def test_triple_id_names_the_impl_only_for_spatial_cases():
     conv = cases.conv_cases()[0]
     relu = next(c for c in cases.dense_cases() if c.id == "relu-batch")
     assert cases.triple_id((conv, "loop", "float32")) == f"{conv.id}-loop-float32"
-    assert cases.triple_id((relu, "n/a", "float64")) == "relu-batch-float64"
+    assert cases.triple_id((relu, None, "float64")) == "relu-batch-float64"
+
+
+def test_a_case_layer_is_its_family_and_variant():
+    grouped = next(c for c in ALL_CASES if c.variant == "grouped")
+    assert (grouped.family, grouped.layer) == ("Conv2d", "Conv2d(grouped)")
+    plain = cases.conv_cases()[0]
+    assert (plain.family, plain.variant, plain.layer) == ("Conv2d", None, "Conv2d")
+    assert all("(" not in c.family for c in ALL_CASES)
+
+
+def test_a_family_holding_a_variant_is_refused():
+    with pytest.raises(ValueError, match=r"family 'Conv2d\(grouped\)' holds a variant; pass variant="):
+        cases.Case("Conv2d(grouped)", "x", (), (2, 3))
+
+
+def test_loss_is_a_cross_entropy_option_or_none():
+    with pytest.raises(TypeError, match="loss must be a CrossEntropyOption or None, got True"):
+        cases.Case("CrossEntropy", "x", (), (2, 3), loss=True)
+    plain = next(c for c in ALL_CASES if c.id == "cross-entropy-scale1")
+    options = next(c for c in ALL_CASES if c.variant == "options" and c.family == "CrossEntropy")
+    assert plain.loss is cases.PLAIN_CROSS_ENTROPY and plain.loss_option is None
+    assert options.loss_option is options.loss
+    assert "softmax_cross_entropy(target=" in options.config and plain.config.startswith("softmax_cross_entropy;")
+    assert cases.conv_cases()[0].loss is None

@@ -182,7 +182,7 @@ def test_bench_counts_must_be_positive(capsys, flag):
 
 
 def test_verify_layer_takes_a_family_and_refuses_unknown_names(capsys):
-    selected = {c.layer for c in verify.cases.all_cases() if verify.family(c.layer) == "Conv2d"}
+    selected = {c.layer for c in verify.cases.all_cases() if c.family == "Conv2d"}
     assert {"Conv2d", "Conv2d(grouped)", "Conv2d(depthwise)"} <= selected
     assert "Conv2d" in verify.layer_families() and "Conv2d(grouped)" in verify.layer_families()
     code, err = run_cli(capsys, "verify", "--layer", "NOPE")

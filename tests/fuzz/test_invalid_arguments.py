@@ -79,6 +79,16 @@ KINDS = {  # kind -> is the value valid
     "divisor": lambda v: v is None or (_int(v) and v != 0),
     "betas": lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(_real(b) and 0 <= b < 1 for b in v),
     "layers": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, ref.Layer) for x in v),
+    "output-padding": _pair(lambda v: _int(v) and 0 <= v < 2),  # stride 2: smaller than the stride
+    "scale": _pair(lambda v: _real(v) and v > 0),
+    "resize-mode": lambda v: isinstance(v, str) and v in ("nearest", "nearest-exact", "bilinear"),
+    "optional-bool": lambda v: v is None or isinstance(v, (bool, np.bool_)),
+    "gelu": lambda v: isinstance(v, str) and v in ("none", "tanh"),
+    "dim": lambda v: _int(v) and -4 <= v < 4,
+    "norm-type": lambda v: _real(v) and v > 0 or v == math.inf or (isinstance(v, np.ndarray) and v.ndim == 0
+                                                                   and v.dtype.kind in "iuf" and v[()] == math.inf),
+    "threads": lambda v: v is None or (_int(v) and v >= 1),
+    "clip-epsilon": lambda v: v is None or (_real(v) and 0 < v < 0.5),
     "axis": lambda v: _int(v) and -2 <= v < 2,
     # the loss's upstream gradient is data, like dout: nan and inf propagate into dscores, as in PyTorch
     "dloss": lambda v: v is None or (isinstance(v, (numbers.Real, np.ndarray)) and np.ndim(v) == 0
@@ -93,7 +103,16 @@ def _huge(v) -> bool:
 
 X4 = np.linspace(-1, 1, 2 * 2 * 5 * 5).reshape(2, 2, 5, 5)
 SCORES, LABELS = np.linspace(-1, 1, 6).reshape(2, 3), np.array([0, 2])
+PROBS, BINARY = np.array([0.25, 0.5, 0.75]), np.array([0.0, 1.0, 1.0])
 PARAMS = {"w": np.zeros(3)}
+
+
+def _set_threads_once(**kw):
+    """``reference.set_num_threads(**kw)``, then the default again (the setting is process-wide)."""
+    try:
+        ref.set_num_threads(**kw)
+    finally:
+        ref.set_num_threads(None)
 
 
 def _ce(**kw):
@@ -131,6 +150,40 @@ TABLE = [  # (name, callable, valid kwargs, argument, kind, input for a layer's 
     ("SGD", lambda **kw: ref.SGD(PARAMS, **kw), {"lr": 0.1, "momentum": 0.9}, "nesterov", "bool", None),
     *[("Adam", lambda **kw: ref.Adam(PARAMS, **kw), {}, arg, kind, None) for arg, kind in [
         ("lr", "real>0"), ("betas", "betas"), ("eps", "real>=0"), ("eps_hat", "bool")]],
+    *[("ConvTranspose2d", ref.ConvTranspose2d, {"in_channels": 2, "out_channels": 2, "kernel_size": 3, "stride": 2},
+       arg, kind, X4) for arg, kind in [
+        ("in_channels", "int>=1"), ("out_channels", "int>=1"), ("kernel_size", "pair>=1"), ("padding", "pair>=0"),
+        ("output_padding", "output-padding"), ("groups", "groups"), ("bias", "bool"), ("dilation", "pair>=1"),
+        ("impl", "impl"), ("dtype", "dtype")]],
+    *[("Upsample", ref.Upsample, {"scale_factor": 2, "mode": "bilinear"}, arg, kind, X4) for arg, kind in [
+        ("scale_factor", "scale"), ("mode", "resize-mode"), ("align_corners", "optional-bool"),
+        ("recompute_scale_factor", "optional-bool"), ("impl", "impl")]],
+    ("Upsample", ref.Upsample, {"size": 4}, "size", "pair>=1", X4),
+    *[("LayerNorm", ref.LayerNorm, {"normalized_shape": (5, 5)}, arg, kind, X4) for arg, kind in [
+        ("eps", "real>0"), ("elementwise_affine", "bool"), ("bias", "bool"), ("dtype", "dtype")]],
+    *[("GroupNorm", ref.GroupNorm, {"num_groups": 1, "num_channels": 2}, arg, kind, X4) for arg, kind in [
+        ("num_groups", "groups"), ("eps", "real>0"), ("affine", "bool"), ("dtype", "dtype")]],
+    ("GELU", ref.GELU, {}, "approximate", "gelu", X4),
+    ("Softmax", ref.Softmax, {}, "dim", "dim", X4),
+    ("Hardsigmoid", ref.Hardsigmoid, {}, "float32_slope", "bool", X4),
+    *[("binary_cross_entropy", lambda **kw: ref.binary_cross_entropy(PROBS, BINARY, **kw), {}, arg, kind, None)
+      for arg, kind in [("reduction", "reduction"), ("dloss", "dloss"), ("clip_epsilon", "clip-epsilon")]],
+    *[("binary_cross_entropy_with_logits", lambda **kw: ref.binary_cross_entropy_with_logits(PROBS, BINARY, **kw),
+       {}, arg, kind, None) for arg, kind in [("reduction", "reduction"), ("dloss", "dloss")]],
+    *[("RMSprop", lambda **kw: ref.RMSprop(PARAMS, **kw), {}, arg, kind, None) for arg, kind in [
+        ("lr", "real>0"), ("alpha", "fraction"), ("eps", "real>=0"), ("weight_decay", "real>=0"),
+        ("momentum", "real>=0"), ("centered", "bool"), ("eps_in_sqrt", "bool"), ("momentum_holds_lr", "bool")]],
+    *[("Adagrad", lambda **kw: ref.Adagrad(PARAMS, **kw), {}, arg, kind, None) for arg, kind in [
+        ("lr", "real>0"), ("lr_decay", "real>=0"), ("weight_decay", "real>=0"),
+        ("initial_accumulator_value", "real>=0"), ("eps", "real>=0"), ("eps_in_sqrt", "bool")]],
+    *[("AdamW", lambda **kw: ref.AdamW(PARAMS, **kw), {}, arg, kind, None) for arg, kind in [
+        ("lr", "real>0"), ("betas", "betas"), ("eps", "real>=0"), ("weight_decay", "real>=0"), ("eps_hat", "bool")]],
+    *[("clip_grad_norm", lambda **kw: ref.clip_grad_norm({"w": np.ones(3)}, **kw), {"max_norm": 1.0}, arg, kind,
+       None) for arg, kind in [("max_norm", "real>=0"), ("norm_type", "norm-type"), ("per_array", "bool"),
+                               ("norm_eps", "real>=0")]],
+    ("clip_grad_value", lambda **kw: ref.clip_grad_value({"w": np.ones(3)}, **kw), {"clip_value": 1.0}, "clip_value",
+     "real>=0", None),
+    ("set_num_threads", _set_threads_once, {"threads": 2}, "threads", "threads", None),
     ("load_dataset", lambda **kw: ref.load_dataset(data_dir="/nonexistent/cnnref-fuzz", **kw), {}, "dataset",
      "dataset", None),
     ("load_dataset", lambda **kw: ref.load_dataset(data_dir="/nonexistent/cnnref-fuzz", **kw), {},

@@ -146,15 +146,18 @@ def test_im2col_plan_reuse_matches_fresh_layers():
 
 
 def test_input_gradient_in_chunks_equals_one_chunk(monkeypatch):
-    """dx is computed a few images at a time; a tiny chunk size gives the same result."""
+    """col2im computes dx a few images at a time; a tiny chunk size gives the same result."""
     import reference.conv as conv_module
 
+    monkeypatch.setattr(conv_module, "input_grad_method", lambda stride, c, f: "col2im")
     rng = np.random.default_rng(13)
     x = rng.standard_normal((5, 2, 6, 7))
     dout = rng.standard_normal((5, 3, 6, 7))
     one = _run(Conv2d(2, 3, 3, padding=1, rng=14), x, dout)
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 600)
-    many = _run(Conv2d(2, 3, 3, padding=1, rng=14), x, dout)
+    layer = Conv2d(2, 3, 3, padding=1, rng=14)
+    many = _run(layer, x, dout)
+    assert all(len(plan.chunks) > 1 for plan in layer.im2col_plan(x.shape).parts)
     assert np.array_equal(one[0], many[0])
     assert max_rel_error(many[1], one[1]) < 1e-14
 

@@ -30,6 +30,7 @@ from flax import nnx
 from jax import lax
 
 from comparisons.cases import Case, LayerSpec
+from comparisons.frameworks.protocol import RunInputs
 from reference.upsample import Upsample
 from reference.windows import overhang
 
@@ -381,23 +382,21 @@ def _vjp_loss(graphdef, option, params, rest, x, target, weight, dloss):
     return loss, out, indices, stats, dx, dparams
 
 
-def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-        dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
+def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
     """See :class:`comparisons.frameworks.protocol.Framework`; every result in the reference layout."""
-    model = build(case.specs, tuple(x.shape[1:]), dtype, not case.eval_mode)
-    model.load({**params, **(buffers or {})}, masks)
+    params, buffers, labels, loss_args = inputs.params, inputs.buffers, inputs.labels, inputs.loss_args
+    model = build(case.specs, tuple(inputs.x.shape[1:]), inputs.dtype, not case.eval_mode)
+    model.load({**params, **buffers}, inputs.masks)
     graphdef, pstate, rest = nnx.split(model.module, nnx.Param, ...)
-    xf = jnp.asarray(model.to_flax(x))
+    xf = jnp.asarray(model.to_flax(inputs.x))
     if labels is not None:
-        loss_args = loss_args or {}
         weight = loss_args.get("weight")
         loss, out, indices, stats, dx, dparams = _vjp_loss(
             graphdef, case.loss_option, pstate, rest, xf, jnp.asarray(labels),
-            None if weight is None else jnp.asarray(weight), np.asarray(loss_args.get("dloss", 1.0), dtype))
+            None if weight is None else jnp.asarray(weight), np.asarray(loss_args.get("dloss", 1.0), inputs.dtype))
     else:
         out, indices, stats, dx, dparams = _vjp_dout(graphdef, pstate, rest, xf,
-                                                     jnp.asarray(model.out_to_flax(dout)))
+                                                     jnp.asarray(model.out_to_flax(inputs.dout)))
     results = {"forward": model.out_from_flax(np.asarray(out)), "dx": model.from_flax(np.asarray(dx))}
     if labels is not None:
         results["loss"] = np.asarray(loss)
@@ -407,6 +406,6 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
     for key in params:
         results[key] = model.read(grads, key)
     nnx.update(model.module, stats)
-    for key in buffers or {}:
+    for key in buffers:
         results[key] = model.read(model.module, key)
     return results

@@ -10,39 +10,23 @@ import numpy as np
 from flax import nnx
 
 from comparisons.bench.measure import Step, Unavailable, input_data
-from comparisons.bench.shapes import POOL, Shape
+from comparisons.bench.shapes import Shape
 
-
-def _layer(layer: str, shape: Shape, seed: int):
-    """The Flax module (or pooling function) benchmarked for ``layer``."""
-    rngs = nnx.Rngs(seed)
-    if layer == "conv":
-        p = shape.padding
-        return nnx.Conv(shape.c, shape.filters, (shape.kernel, shape.kernel), padding=((p, p), (p, p)), rngs=rngs)
-    if layer == "maxpool":
-        return lambda x: nnx.max_pool(x, (POOL, POOL), strides=(POOL, POOL))
-    if layer == "avgpool":
-        return lambda x: nnx.avg_pool(x, (POOL, POOL), strides=(POOL, POOL))
-    return nnx.Linear(shape.c * shape.h * shape.w, shape.filters, rngs=rngs)
+from .model import FlaxModel
 
 
 def bench_step(layer: str, shape: Shape, dtype: str, threads: int, seed: int = 0) -> Step:
-    """forward + backward of the Flax equivalent of ``layer`` (NHWC), compiled with ``jax.jit``."""
+    """forward + backward of ``layer`` built as for a comparison (:class:`.model.FlaxModel`: the Flax module of
+    its kind, NHWC), compiled with ``jax.jit``."""
     if dtype != "float32":
         raise Unavailable("frameworks are timed in float32 only")
-    module = _layer(layer, shape, seed)
-    x = input_data(shape, dtype, seed)
-    x = jnp.asarray(x.reshape(shape.n, -1) if layer == "linear" else x.transpose(0, 2, 3, 1))
-    if isinstance(module, nnx.Module):
-        graphdef, params = nnx.split(module)
+    model = FlaxModel((shape.spec(layer),), shape.sample_shape(layer), dtype, training=True, seed=seed)
+    x = input_data(shape, dtype, seed).reshape(shape.n, *shape.sample_shape(layer))
+    x = jnp.asarray(model.to_flax(x))
+    graphdef, params = nnx.split(model.module)
 
-        def apply(x_, p):
-            return nnx.merge(graphdef, p)(x_)
-    else:
-        params = {}
-
-        def apply(x_, p):
-            return module(x_)
+    def apply(x_, p):
+        return nnx.merge(graphdef, p)(x_)[0]  # the output, without a max pool's (absent) indices
 
     out_shape = jax.eval_shape(apply, x, params).shape
     dout = jnp.asarray(np.random.default_rng(seed + 1).standard_normal(out_shape).astype(dtype))

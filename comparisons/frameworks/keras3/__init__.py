@@ -1,5 +1,6 @@
-"""Keras 3 on each of its backends: :mod:`.capability` (what Keras can express, its conventions), :mod:`.layers`
-(the layers Keras lacks), :mod:`.losses` (PyTorch's cross-entropy options in Keras), :mod:`.model` (a case's
+"""Keras 3 on each of its backends: :mod:`.capability` (what Keras can express, its conventions), :mod:`.kinds`
+(the Keras layers of each layer kind), :mod:`.layers` (the layers Keras lacks), :mod:`.losses` (PyTorch's
+cross-entropy options and the binary cross-entropies in Keras), :mod:`.model` (a case's
 model with the reference's parameters), :mod:`.gradients` (backward through the backend's own autodiff),
 :mod:`.trainer`, :mod:`.timing`, :mod:`.worker` (a backend in its own process). Nothing here imports Keras until
 an entry's ``load()``.
@@ -14,7 +15,6 @@ import importlib
 import os
 
 from comparisons.frameworks import Entry
-from comparisons.kinds import CORE_KINDS
 
 from .worker import WORKER_VAR
 
@@ -31,13 +31,22 @@ def _environment(purpose: str) -> dict[str, tuple[str, str]]:
             "TF_ENABLE_ONEDNN_OPTS": onednn}
 
 
-def worker_settings(name: str) -> dict[str, tuple[str, str]]:
-    """What the worker process of entry ``name`` sets before it imports Keras, with the reasons."""
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def worker_settings(name: str, purpose: str = "compare") -> dict[str, tuple[str, str]]:
+    """What the worker process of entry ``name`` sets before it imports Keras for ``purpose``, with the reasons."""
     backend = BACKENDS[name]
     found = {"KERAS_BACKEND": (backend, f"Keras 3 on {backend}, in this entry's own worker process")}
     if backend == "jax":
         found["JAX_ENABLE_X64"] = ("1", "without it JAX computes float64 arrays in float32 (a float64 layer "
                                         "returns float32), so float64 would not be compared")
+        if purpose == "time":
+            from comparisons.bench.measure import THREADS_VAR
+
+            if os.environ.get(THREADS_VAR) == "1":
+                found["XLA_FLAGS"] = (XLA_ONE_THREAD, f"{THREADS_VAR}=1: XLA's CPU pool is sized when the process "
+                                                      "starts, and these flags are its one-thread setting")
     return found
 
 
@@ -45,7 +54,7 @@ def _worker_environment(name: str):
     def environment(purpose: str) -> dict[str, tuple[str, str]]:
         """:func:`worker_settings` in the entry's worker process; nothing in any other process (the parent runs Keras
         on TensorFlow for the ``keras`` entry: its ``KERAS_BACKEND`` must stay)."""
-        return worker_settings(name) if os.environ.get(WORKER_VAR) == name else {}
+        return worker_settings(name, purpose) if os.environ.get(WORKER_VAR) == name else {}
 
     return environment
 
@@ -56,7 +65,7 @@ def local_framework(name: str):
     import keras
 
     from ..protocol import Framework
-    from . import capability, model, timing, trainer
+    from . import capability, kinds, model, timing, trainer
 
     backend = keras.backend.backend()
     if backend != BACKENDS[name]:
@@ -70,7 +79,7 @@ def local_framework(name: str):
     return Framework(name=name, version=version, versions={"keras": keras.__version__, backend: package.__version__},
                      unsupported=capability.unsupported, reference_case=capability.reference_case, run=model.run,
                      trainer=trainer.KerasTrainer, bench_step=timing.bench_step, dtype_reason=capability.dtype_reason,
-                     kinds=CORE_KINDS,
+                     kinds=frozenset(kinds.KERAS_KINDS),
                      reference_adam={"eps_hat": True})  # Keras' Adam adds eps before the bias correction
 
 

@@ -47,7 +47,8 @@ def _keras_convention(s: LayerSpec) -> LayerSpec:
 
 def reference_case(case: Case) -> Case:
     """``case`` as Keras computes it: batch norm with the biased moving variance (``unbiased_running_var=False``),
-    LeakyReLU with its slope rounded to float32 (see :mod:`.model`)."""
+    LeakyReLU with its slope rounded to float32 (see :mod:`.model`), Hardsigmoid's float32 ``1/6`` in its gradient
+    on torch (``float32_slope=True``)."""
     specs = tuple(_keras_convention(s) for s in case.specs)
     return dataclasses.replace(case, specs=specs) if specs != case.specs else case
 
@@ -57,24 +58,71 @@ def reference_case(case: Case) -> Case:
 # float32 on every backend but TensorFlow, and these ops cast to that type.
 FLOAT32_IN_FLOAT64 = {
     "jax": {"globalavgpool": "GlobalAveragePooling2D (ops.mean)", "tanh": "tanh (ops.tanh)",
-            "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization"},
+            "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization",
+            "layernorm": "LayerNormalization", "groupnorm": "GroupNormalization"},
     "torch": {"linear": "Dense (ops.matmul)", "globalavgpool": "GlobalAveragePooling2D (ops.mean)",
               "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization",
-              "loss": "the cross-entropy"},
+              "layernorm": "LayerNormalization", "groupnorm": "GroupNormalization", "loss": "the cross-entropy"},
 }
 
 
+
+
+def _softmax_axis_of_one(kw: dict, batch_shape: Shape) -> bool:
+    """A softmax along an axis of length 1 (its output is 1, its exact gradient 0)."""
+    return batch_shape[kw.get("dim", 1) % len(batch_shape)] == 1
+
+
+# Where a backend computes a layer of a kind otherwise than the reference, beyond rounding, in one dtype (each
+# measured in ``cnnref verify``): backend -> (dtype, kind, applies(spec kwargs, the layer's batched input shape),
+# what happens).
+PRECISION_LIMITS = {
+    "tensorflow": (
+        ("float64", "gelu", lambda kw, shape: True,
+         "tf.nn.gelu (keras.activations.gelu) casts its constants (1/sqrt(2); 0.044715) to float64 through "
+         "float32 (math_ops.cast of a Python float): float64 GELU is off by up to 5e-9 relative"),
+        ("float64", "upsample", lambda kw, shape: kw["mode"] == "bilinear",
+         "tf.image.resize's bilinear kernel (ResizeBilinear) computes in float32 and returns float32: float64 "
+         "bilinear resizing is float32-precise (3e-7 relative)"),
+        ("float32", "softmax", _softmax_axis_of_one,
+         "TensorFlow's float32 softmax multiplies by the reciprocal of the sum: along an axis of length 1 it "
+         "returns 0.99999994 for some inputs (not 1), and its gradient is then 2.4e-7 * dout (not 0)"),
+    ),
+    "jax": (
+        ("float64", "gelu", lambda kw, shape: kw.get("approximate", "none") == "tanh",
+         "the autodiff derivative of jax.nn.gelu(approximate=True) (through 1 - tanh(u)**2) is up to 1.9e-14 "
+         "relative from the exact derivative at inputs of scale 5, above float64's tolerance"),
+    ),
+}
+
+
+def _precision_reason(case: Case, dtype: str) -> str | None:
+    """The first layer of ``case`` that :data:`PRECISION_LIMITS` holds for this backend and ``dtype``, with why."""
+    backend = keras.backend.backend()
+    limits = [limit for limit in PRECISION_LIMITS.get(backend, ()) if limit[0] == dtype]
+    if not limits:
+        return None
+    sample = case.input_shape if case.single else case.input_shape[1:]
+    batch = 1 if case.single else case.input_shape[0]
+    for i, s, _, in_shape, _ in _walk(case.specs, sample):
+        for _, kind, applies, what in limits:
+            if s.kind == kind and applies(s.kwargs, (batch, *in_shape)):
+                return f"layer {i} ({kind}): Keras {keras.__version__} on {backend}, {dtype}: {what}"
+    return None
+
+
 def dtype_reason(case: Case, dtype: str) -> str | None:
-    """Why Keras on this backend cannot compute ``case`` in ``dtype`` (:data:`FLOAT32_IN_FLOAT64`), or None."""
+    """Why Keras on this backend cannot compute ``case`` in ``dtype`` (:data:`FLOAT32_IN_FLOAT64`,
+    :data:`PRECISION_LIMITS`), or None."""
     backend = keras.backend.backend()
     if dtype != "float64" or backend not in FLOAT32_IN_FLOAT64:
-        return None
+        return _precision_reason(case, dtype)
     table = FLOAT32_IN_FLOAT64[backend]
     kinds = [f"{s.kind} (training)" if s.kind == "batchnorm" and not case.eval_mode else s.kind for s in case.specs]
     kinds += ["loss"] if case.loss else []
     what = list(dict.fromkeys(table[kind] for kind in kinds if kind in table))
     if not what:
-        return None
+        return _precision_reason(case, dtype)
     return (f"Keras {keras.__version__} on {backend} computes float64 in float32 in {', '.join(what)}: "
             "keras.backend.result_type maps float64 to float32 off TensorFlow")
 

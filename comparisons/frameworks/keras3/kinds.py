@@ -3,7 +3,7 @@ the Keras entries dispatch on a spec's ``kind``.
 
 A record holds the Keras layers computing a layer of the kind (``layers``), why Keras cannot compute it
 exactly (``reason``), the spec with the reference's convention switches set to what Keras computes
-(``convention``) and whether the last of its layers holds the spec's parameters (``owns_params``). The per-sample
+(``convention``) and which of its layers holds the spec's parameters (``owns_params``, ``owner``). The per-sample
 shapes through a case are the reference's (:func:`comparisons.frameworks.keras3.capability._walk`), so a
 record needs no shape rule of its own. The geometry helpers and the pooling plan (which Keras pooling has the
 reference's windows and divisors) are here, shared by the reasons and the builders; they read the backend
@@ -16,6 +16,7 @@ convention when Keras computes another of the reference's conventions) and one r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from comparisons.cases import LayerSpec, spec
 from reference.conv import conv_pads
+from reference.upsample import Upsample
 from reference.validation import as_pair
 from reference.windows import output_size, overhang, pool_divisors
 
@@ -38,14 +40,16 @@ class KerasKind:
     """``name`` (the spec's ``kind``); ``layers(spec, dtype, in_shape)``: the Keras layers computing the layer,
     channels-last, on a per-sample input of reference shape ``in_shape`` (``(C, H, W)`` or ``(D,)``);
     ``reason(spec, in_shape)``: why Keras cannot compute it exactly, or None; ``convention(spec)``: the spec with
-    the reference's convention switches set to what Keras computes; ``owns_params``: the last of its layers holds
-    the spec's parameters (``"i.weight"``, ``"i.bias"``) and buffers."""
+    the reference's convention switches set to what Keras computes; ``owns_params``: one of its layers (index
+    ``owner`` into ``layers``, the last by default) holds the spec's parameters (``"i.weight"``, ``"i.bias"``) and
+    buffers."""
 
     name: str
     layers: Callable[[LayerSpec, str, Shape], list[keras.Layer]]
     reason: Callable[[LayerSpec, Shape], str | None] = lambda s, in_shape: None
     convention: Callable[[LayerSpec], LayerSpec] = lambda s: s
     owns_params: bool = False
+    owner: int = -1
 
 
 # -- geometry --------------------------------------------------------------------------------------------------
@@ -62,6 +66,13 @@ def _conv_geometry(s: LayerSpec) -> tuple[tuple[int, int], tuple[int, int], tupl
     """``(kernel, stride, dilation)`` of a conv spec as pairs."""
     kw = s.kwargs
     return _pair(kw["kernel_size"], "kernel_size"), _pair(kw["stride"], "stride"), _pair(kw["dilation"], "dilation")
+
+
+def _channels_last_axis(dim: int, ndim: int) -> int:
+    """The axis of the channels-last batch holding axis ``dim`` of the reference's ``ndim``-d batch (N, C, H, W ->
+    N, H, W, C; a flat ``(N, D)`` batch is unchanged)."""
+    dim %= ndim
+    return {0: 0, 1: 3, 2: 1, 3: 2}[dim] if ndim == 4 else dim
 
 
 def _adaptive_size(s: LayerSpec, hw: Shape) -> tuple[int, int]:
@@ -156,10 +167,95 @@ def _adaptivemaxpool_reason(s: LayerSpec, in_shape: Shape) -> str | None:
     return None
 
 
+def _convtranspose_geometry(s: LayerSpec) -> tuple[tuple[int, int], ...]:
+    """``(kernel, stride, padding, output_padding, dilation)`` of a transposed conv spec as pairs."""
+    kw = s.kwargs
+    return (_pair(kw["kernel_size"], "kernel_size"), _pair(kw.get("stride", 1), "stride"),
+            _pair(kw.get("padding", 0), "padding", 0), _pair(kw.get("output_padding", 0), "output_padding", 0),
+            _pair(kw.get("dilation", 1), "dilation"))
+
+
+def _convtranspose_reason(s: LayerSpec, in_shape: Shape) -> str | None:
+    _, stride, _, extra, dilation = _convtranspose_geometry(s)
+    groups = s.kwargs.get("groups", 1)
+    if groups > 1:
+        return f"Keras Conv2DTranspose has no groups (no grouped transposed convolution); got groups={groups}"
+    if max(stride) > 1 and max(dilation) > 1:
+        return (f"Keras Conv2DTranspose rejects strides > 1 together with dilation_rate > 1 (ValueError at "
+                f"construction); got stride={stride}, dilation={dilation}")
+    if any(e >= st for e, st in zip(extra, stride, strict=True)):
+        return (f"Keras Conv2DTranspose requires output_padding < strides on each axis (ValueError at "
+                f"construction; PyTorch also allows output_padding < dilation); got output_padding={extra}, "
+                f"stride={stride}, dilation={dilation}")
+    return None
+
+
+def _layernorm_axes(s: LayerSpec, in_shape: Shape) -> list[int]:
+    """The channels-last axes of the batch holding the reference's trailing ``normalized_shape`` axes, sorted."""
+    normalized = s.kwargs["normalized_shape"]
+    count = 1 if isinstance(normalized, int) else len(normalized)
+    ndim = len(in_shape) + 1
+    return sorted(_channels_last_axis(a, ndim) for a in range(ndim - count, ndim))
+
+
+def _layernorm_reason(s: LayerSpec, in_shape: Shape) -> str | None:
+    axes = _layernorm_axes(s, in_shape)
+    ndim = len(in_shape) + 1
+    if keras.backend.backend() == "torch" and axes != list(range(ndim - len(axes), ndim)):
+        return (f"Keras {keras.__version__} on torch hands LayerNormalization's axes to "
+                "torch.nn.functional.layer_norm as the trailing ones: axes that are not trailing channels-last "
+                f"({axes} of a rank-{ndim} batch here) raise RuntimeError ('Given normalized_shape=..., expected "
+                "input with shape [*, ...]')")
+    return None
+
+
+def _upsample_keras_spec(s: LayerSpec, hw: Shape) -> dict:
+    """The reference ``Upsample`` arguments of what Keras computes for ``s`` on an ``(H, W)`` input: the output size
+    (Keras resizes with the scale ``in / out``, half-pixel centres), ``"nearest-exact"`` for the nearest modes
+    (Keras' ``"nearest"``: ``floor((o + 0.5) * in / out)``), ``"bilinear"`` with ``align_corners=False``."""
+    kw = s.kwargs
+    bilinear = kw["mode"] == "bilinear"
+    return {"size": Upsample(**kw).output_hw(hw), "mode": "bilinear" if bilinear else "nearest-exact",
+            "align_corners": False if bilinear else None}
+
+
+def _same_plans(a, b) -> bool:
+    """Two ``Upsample.plans`` read the same cells with the same weights."""
+    return all((x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y))
+               for pa, pb in zip(a, b, strict=True) for x, y in zip(pa, pb, strict=True))
+
+
+def _upsample_reason(s: LayerSpec, in_shape: Shape) -> str | None:
+    """Keras resizes at half-pixel centres with the scale ``in / out`` (``Resizing``, ``UpSampling2D``, both through
+    ``keras.ops.image.resize`` or a repeat): what the reference's plan of ``s`` must equal, cell for cell and weight
+    for weight."""
+    kw, hw = s.kwargs, in_shape[1:]
+    if kw.get("align_corners"):
+        return ("Keras' Resizing and UpSampling2D have no align_corners=True (they interpolate at half-pixel "
+                "centres: align_corners=False)")
+    keras_kw = _upsample_keras_spec(s, hw)
+    if _same_plans(Upsample(**kw).plans(hw, np.float64), Upsample(**keras_kw).plans(hw, np.float64)):
+        return None
+    if kw["mode"] == "nearest":
+        return (f"Keras' nearest resizing is PyTorch's nearest-exact (floor((o + 0.5) * in / out)); PyTorch's "
+                f"nearest (floor(o * scale)) reads other input cells here ({hw} -> {keras_kw['size']}, "
+                f"scale_factor={kw.get('scale_factor')})")
+    return (f"Keras resizes with the scale in / out (PyTorch's recompute_scale_factor=True); PyTorch's "
+            f"1 / scale_factor reads other input cells or weights here ({hw} -> {keras_kw['size']}, "
+            f"scale_factor={kw.get('scale_factor')})")
+
+
 # -- conventions -----------------------------------------------------------------------------------------------
 def _batchnorm_convention(s: LayerSpec) -> LayerSpec:
     """Keras folds the biased batch variance into the moving variance: ``unbiased_running_var=False``."""
     return spec("batchnorm", **{**s.kwargs, "unbiased_running_var": False})
+
+
+def _hardsigmoid_convention(s: LayerSpec) -> LayerSpec:
+    """Keras' ``hard_sigmoid`` on torch is ``torch.nn.functional.hardsigmoid``, whose CPU backward multiplies by
+    ``1/6`` rounded to float32 in every dtype (``float32_slope=True``); TensorFlow's and JAX's
+    (``relu6(x + 3) / 6``) differentiate to the exact ``1/6``, the reference's default."""
+    return spec("hardsigmoid", float32_slope=True) if keras.backend.backend() == "torch" else s
 
 
 def _leakyrelu_convention(s: LayerSpec) -> LayerSpec:
@@ -276,6 +372,67 @@ def _linear_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Laye
                                bias_initializer="zeros", dtype=dtype)]
 
 
+def _convtranspose_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    """``Conv2DTranspose`` with ``padding="valid"`` (kernel ``(kh, kw, F, C)``), then the reference's padding
+    cropped from both sides of each axis (``Cropping2D``): PyTorch's output is the full transposed convolution,
+    ``output_padding`` cells longer at the bottom/right, less ``padding`` cells on each side."""
+    kw = s.kwargs
+    kernel, stride, padding, extra, dilation = _convtranspose_geometry(s)
+    conv = keras.layers.Conv2DTranspose(kw["out_channels"], kernel, strides=stride, padding="valid",
+                                        output_padding=extra if any(extra) else None, dilation_rate=dilation,
+                                        use_bias=kw.get("bias", True), kernel_initializer="zeros",
+                                        bias_initializer="zeros", **_fmt(dtype))
+    if padding == (0, 0):
+        return [conv]
+    return [conv, keras.layers.Cropping2D(layouts.padding_to_keras(padding), **_fmt(dtype))]
+
+
+def _upsample_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    """``UpSampling2D(size=factors)`` for integer scale factors (a repeat for nearest, ``keras.ops.image.resize``
+    for bilinear), else ``Resizing(out_h, out_w)`` (``keras.ops.image.resize``, no antialiasing, no crop)."""
+    kw = s.kwargs
+    interpolation = "bilinear" if kw["mode"] == "bilinear" else "nearest"
+    factor = kw.get("scale_factor")
+    factors = (factor, factor) if isinstance(factor, (int, float)) else factor
+    if factors is not None and all(float(f).is_integer() for f in factors):
+        return [keras.layers.UpSampling2D(tuple(int(f) for f in factors), interpolation=interpolation,
+                                          **_fmt(dtype))]
+    height, width = _upsample_keras_spec(s, in_shape[1:])["size"]
+    return [keras.layers.Resizing(height, width, interpolation=interpolation, **_fmt(dtype))]
+
+
+def _layernorm_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    """``LayerNormalization`` over the channels-last axes of the reference's trailing ``normalized_shape`` axes
+    (sorted: its parameters then have those axes' channels-last order, ``(H, W, C)`` for a whole map);
+    ``elementwise_affine=False``: ``center=False, scale=False``; ``bias=False``: ``center=False``."""
+    kw = s.kwargs
+    affine = kw.get("elementwise_affine", True)
+    return [keras.layers.LayerNormalization(axis=_layernorm_axes(s, in_shape), epsilon=kw.get("eps", 1e-5),
+                                            scale=affine, center=affine and kw.get("bias", True), dtype=dtype)]
+
+
+def _groupnorm_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    kw = s.kwargs
+    affine = kw.get("affine", True)
+    return [keras.layers.GroupNormalization(kw["num_groups"], axis=-1, epsilon=kw.get("eps", 1e-5), center=affine,
+                                            scale=affine, dtype=dtype)]
+
+
+def _gelu_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    """``keras.activations.gelu(approximate=...)``: ``"tanh"`` is Keras' default ``approximate=True``."""
+    approximate = s.kwargs.get("approximate", "none") == "tanh"
+    return [keras.layers.Activation(functools.partial(keras.activations.gelu, approximate=approximate), dtype=dtype)]
+
+
+def _softmax_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    """``Softmax`` along the channels-last axis of the reference's ``dim`` (which counts the batch axis)."""
+    return [keras.layers.Softmax(axis=_channels_last_axis(s.kwargs.get("dim", 1), len(in_shape) + 1), dtype=dtype)]
+
+
+def _hardsigmoid_layers(s: LayerSpec, dtype: str, in_shape: Shape) -> list[keras.Layer]:
+    return [keras.layers.Activation("hard_sigmoid", dtype=dtype)]
+
+
 KERAS_KINDS: dict[str, KerasKind] = {k.name: k for k in (
     KerasKind("conv", _conv_layers, _conv_reason, owns_params=True),
     KerasKind("maxpool", _maxpool_layers, _maxpool_reason),
@@ -292,6 +449,13 @@ KERAS_KINDS: dict[str, KerasKind] = {k.name: k for k in (
     KerasKind("tanh", _tanh_layers),
     KerasKind("flatten", _flatten_layers),
     KerasKind("linear", _linear_layers, owns_params=True),
+    KerasKind("convtranspose", _convtranspose_layers, _convtranspose_reason, owns_params=True, owner=0),
+    KerasKind("upsample", _upsample_layers, _upsample_reason),
+    KerasKind("layernorm", _layernorm_layers, _layernorm_reason, owns_params=True),
+    KerasKind("groupnorm", _groupnorm_layers, owns_params=True),
+    KerasKind("gelu", _gelu_layers),
+    KerasKind("softmax", _softmax_layers),
+    KerasKind("hardsigmoid", _hardsigmoid_layers, convention=_hardsigmoid_convention),
 )}
 
 

@@ -43,3 +43,41 @@ def keras_cross_entropy(option, target: np.ndarray, weight: np.ndarray | None, d
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=option.ignore,
                                                       reduction=weighted, dtype=dtype)
     return loss, target, np.where(counted, weight[np.where(counted, target, 0)], 0).astype(dtype)
+
+
+def binary_cross_entropy_reason(pos_weight) -> str | None:
+    """Why Keras cannot compute a binary cross-entropy with these options, or None."""
+    if pos_weight is not None:
+        return ("Keras' BinaryCrossentropy has no pos_weight (a weight on the positive term only): sample_weight "
+                "scales both terms")
+    return None
+
+
+def binary_cross_entropy(inputs: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
+                         reduction: str = "mean", dloss=None, *, from_logits: bool = False):
+    """``(loss, dinputs)`` of Keras' ``BinaryCrossentropy(from_logits=...)`` on ``inputs`` (probabilities, or logits
+    when ``from_logits``) of any shape, with ``target`` of that shape and ``weight`` broadcastable to it: the
+    reference's ``binary_cross_entropy(..., clip_epsilon=keras.config.epsilon())`` and
+    ``binary_cross_entropy_with_logits`` (no ``pos_weight``: :func:`binary_cross_entropy_reason`), with the same
+    ``reduction`` and upstream gradient ``dloss`` (an array of the loss's shape for ``"none"``; ones when None), in
+    ``inputs``' dtype, through the backend's autodiff.
+
+    Keras averages each sample's loss over its last axis before reducing; a trailing axis of length 1 on every
+    array makes that mean the identity, so ``"none"`` is PyTorch's elementwise loss and ``"sum"`` its sum. The
+    weights are ``sample_weight`` broadcast to the elementwise loss, and the weighted mean
+    (``"sum_over_batch_size"``) divides by the element count, as PyTorch's."""
+    from .gradients import vjp
+
+    dtype = str(inputs.dtype)
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=from_logits, reduction=KERAS_REDUCTION[reduction],
+                                              dtype=dtype)
+    y_true = np.asarray(target, dtype)[..., None]
+    sample_weight = None if weight is None else np.broadcast_to(np.asarray(weight, dtype), target.shape).copy()
+
+    def forward(x):
+        loss = loss_fn(y_true, x, sample_weight=sample_weight)
+        return loss, {}
+
+    upstream = dloss if dloss is not None else np.ones(target.shape) if reduction == "none" else 1.0
+    loss, _, dinputs, _ = vjp(forward, inputs[..., None], [], np.asarray(upstream, dtype))
+    return loss, dinputs[..., 0]

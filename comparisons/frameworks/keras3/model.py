@@ -19,6 +19,12 @@ pooling pads with ``ZeroPadding2D`` (padded zeros counted, ``count_include_pad=T
 "same" pooling (TensorFlow divides by the cells inside the
 input) when that has the reference's windows and divisors.
 
+Transposed conv: ``Conv2DTranspose`` (kernel ``(kh, kw, F, C)``: ``oihw_to_hwio`` of the reference's ``(C, F, kh,
+kw)``), "valid", the reference's padding cropped (``Cropping2D``); resizing: ``UpSampling2D`` for integer factors,
+else ``Resizing`` (half-pixel centres, scale ``in / out``); ``LayerNormalization`` over the channels-last axes of
+the normalized ones (a whole map's parameters ``(H, W, C)``), ``GroupNormalization``, ``Softmax`` along the
+channels-last axis of ``dim``: :mod:`.kinds`.
+
 Batch norm: Keras' ``momentum`` is the weight of the old running value (``1 - momentum`` of the
 reference and PyTorch), its ``epsilon`` is ``eps``, and it folds the *biased* batch variance into
 the moving variance, so the reference runs with ``unbiased_running_var=False`` against Keras
@@ -51,6 +57,7 @@ import keras
 import numpy as np
 
 from comparisons.cases import Case, LayerSpec
+from comparisons.frameworks.protocol import RunInputs
 
 from .. import layouts
 from .capability import _walk
@@ -90,9 +97,10 @@ class KerasModel:
             reason = record.reason(s, in_shape)
             if reason is not None:
                 raise ValueError(f"frameworks.keras3: layer {i} ({s.kind}) cannot be built: {reason}")
-            self.layers += record.layers(s, dtype, in_shape)
+            built = record.layers(s, dtype, in_shape)
+            self.layers += built
             if record.owns_params:
-                self.owners[i] = self.layers[-1]
+                self.owners[i] = built[record.owner]
             flat_from = self._track_flatten(i, self.layers[-1], in_shape, flat_from)
         self.out_flat_from = flat_from  # the output is a channels-last Flatten of this (C, H, W) map
         self(keras.ops.zeros(self.to_keras(np.zeros((1, *self.sample_shape))).shape, dtype=dtype))  # builds weights
@@ -152,6 +160,8 @@ class KerasModel:
         if isinstance(layer, keras.layers.BatchNormalization):
             return {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.moving_mean,
                     "running_var": layer.moving_variance}
+        if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.GroupNormalization)):
+            return {key: v for key, v in (("weight", layer.gamma), ("bias", layer.beta)) if v is not None}
         return {"weight": layer.kernel, **({"bias": layer.bias} if layer.bias is not None else {})}
 
     def _variable(self, key: str) -> keras.Variable:
@@ -164,10 +174,12 @@ class KerasModel:
         layer = self.owners[int(index)]
         if pname == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
             return layouts.oihw_to_keras_depthwise(value, value.shape[0] // layer.depth_multiplier)
-        if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
-            return layouts.oihw_to_hwio(value)
+        if pname == "weight" and isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            return layouts.oihw_to_hwio(value)  # transposed: (C, F, kh, kw) -> Keras' (kh, kw, F, C)
         if pname == "weight" and int(index) in self.dense_features:
             return layouts.dense_rows_chw_to_hwc(value, chw=self.dense_features[int(index)])
+        if isinstance(layer, keras.layers.LayerNormalization) and value.ndim == 3:  # over (C, H, W): (H, W, C)
+            return layouts.chw_to_hwc(value)
         return value
 
     def param_from_keras(self, key: str, value: np.ndarray) -> np.ndarray:
@@ -176,10 +188,12 @@ class KerasModel:
         layer = self.owners[int(index)]
         if pname == "weight" and isinstance(layer, keras.layers.DepthwiseConv2D):
             return layouts.keras_depthwise_to_oihw(value)
-        if pname == "weight" and isinstance(layer, keras.layers.Conv2D):
+        if pname == "weight" and isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
             return layouts.hwio_to_oihw(value)
         if pname == "weight" and int(index) in self.dense_features:
             return layouts.dense_rows_hwc_to_chw(value, hwc=_hwc(self.dense_features[int(index)]))
+        if isinstance(layer, keras.layers.LayerNormalization) and value.ndim == 3:
+            return layouts.hwc_to_chw(value)
         return value
 
     def load(self, params: dict[str, np.ndarray]) -> list[keras.Variable]:
@@ -209,15 +223,15 @@ def build(specs: tuple[LayerSpec, ...], sample_shape: Shape, dtype: str) -> Kera
     return KerasModel(specs, sample_shape, dtype)
 
 
-def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-        dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
-    """See :class:`comparisons.harness.Adapter`; every result is converted back to the reference layout."""
-    option, loss_args = case.loss_option, loss_args or {}
+def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
+    """See :class:`comparisons.frameworks.protocol.Framework`; every result is converted back to the reference
+    layout."""
+    option, loss_args, labels, dtype = case.loss_option, inputs.loss_args, inputs.labels, inputs.dtype
+    params, buffers, x = inputs.params, inputs.buffers, inputs.x
     model = build(case.specs, tuple(x.shape[1:]), dtype)
     variables = model.load(params)
-    model.load(buffers or {})
-    model.set_masks(masks or {})
+    model.load(buffers)
+    model.set_masks(inputs.masks)
 
     def forward(xk):
         """``(target, {"forward": out})``: the loss when there are labels, else the output itself."""
@@ -231,7 +245,7 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
         logits = keras.ops.transpose(out, (0, 2, 1)) if len(out.shape) == 3 else out  # classes last (NHWC already)
         return loss_fn(y_true, logits, sample_weight=sample_weight), {"forward": out}
 
-    cotangent = loss_args.get("dloss", 1.0) if labels is not None else model.out_to_keras(dout)
+    cotangent = loss_args.get("dloss", 1.0) if labels is not None else model.out_to_keras(inputs.dout)
     target, aux, dx, grads = vjp(forward, model.to_keras(x), variables, cotangent, model.variables)
     results = {"forward": model.out_from_keras(aux["forward"])}
     if labels is not None:
@@ -239,6 +253,6 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
     results["dx"] = model.from_keras(dx)
     for key, grad in zip(params, grads, strict=True):
         results[key] = model.param_from_keras(key, grad)
-    for key in buffers or {}:
+    for key in buffers:
         results[key] = numpy(model._variable(key).value)
     return results

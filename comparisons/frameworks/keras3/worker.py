@@ -10,7 +10,8 @@ TensorFlow for the ``keras`` entry, so every other backend runs in a worker proc
 - requests ``(op, args)`` and answers ``("ok", value)`` / ``("error", "Type: message")`` cross a
   ``multiprocessing`` pipe, pickled: cases, numpy arrays, strings;
 - ops: ``run``, ``unsupported``, ``dtype_reason``, ``reference_case``, ``trainer`` / ``trainer_call`` (a trainer
-  kept in the worker under an id), and ``info`` (versions);
+  kept in the worker under an id), ``bench_step`` / ``bench_time`` / ``bench_call`` (a benchmark step kept in the
+  worker under an id, timed there: :class:`RemoteStep`), and ``info`` (versions);
 - an exception in the worker, its death (a signal, an exit) or no answer within :data:`REQUEST_TIMEOUT_S`
   raise :class:`~comparisons.harness.FrameworkCrashed` in the parent with the reason; a dead or stopped
   worker is replaced by a fresh one at the next request. ``run`` raising it gives failed records
@@ -18,13 +19,15 @@ TensorFlow for the ``keras`` entry, so every other backend runs in a worker proc
   and the case unchanged when the worker fails, and the case's next ``run`` raises FrameworkCrashed with that reason,
   so the failure shows as the case's failed records.
 
-The parent's :class:`~comparisons.frameworks.protocol.Framework` for the entry forwards these calls;
-``bench_step`` raises :class:`comparisons.bench.measure.Unavailable` (a pipe round trip per call would be timed
-with the layer).
+The parent's :class:`~comparisons.frameworks.protocol.Framework` for the entry forwards these calls; its
+``bench_step`` returns a :class:`RemoteStep`, built and timed in the worker by
+:func:`comparisons.bench.measure.time_steps` (a pipe round trip per call would be timed with the layer), and a
+failure there (a crash included) raises :class:`comparisons.bench.measure.Unavailable` with the reason.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import multiprocessing
 import os
@@ -32,8 +35,6 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-
-from comparisons.kinds import CORE_KINDS
 
 WORKER_VAR = "CNNREF_KERAS_WORKER"  # set in a worker process to its entry's name
 STARTUP_TIMEOUT_S = 300
@@ -66,12 +67,13 @@ def serve(conn, name: str, purpose: str, load: Callable[[str], object]) -> None:
         trainers[len(trainers)] = framework.trainer(*args)
         return len(trainers) - 1
 
-    ops = {"info": lambda: {"version": framework.version, "versions": framework.versions},
+    ops = {"info": lambda: {"version": framework.version, "versions": framework.versions, "kinds": framework.kinds},
            "run": lambda args, kwargs: framework.run(*args, **kwargs),
            "unsupported": framework.unsupported, "reference_case": framework.reference_case,
            "dtype_reason": framework.dtype_reason,
            "trainer": new_trainer,
-           "trainer_call": lambda index, method, *args: getattr(trainers[index], method)(*args)}
+           "trainer_call": lambda index, method, *args: getattr(trainers[index], method)(*args),
+           **_bench_ops(framework)}
     conn.send(("ok", ops["info"]()))
     while True:
         try:
@@ -83,6 +85,31 @@ def serve(conn, name: str, purpose: str, load: Callable[[str], object]) -> None:
             conn.send(answer)
         except Exception as exc:  # noqa: BLE001
             conn.send(("error", _describe(exc)))
+
+
+def _bench_ops(framework) -> dict[str, Callable]:
+    """The worker's benchmark ops: ``bench_step(layer, shape, dtype, threads, seed) -> id`` builds the entry's step
+    and keeps it; ``bench_time(id, rounds, min_sample_s, settle_s) -> (per-call times, calls per sample)`` times it
+    here with :func:`comparisons.bench.measure.time_steps` and forgets it; ``bench_call(id)`` runs it once and
+    returns its result as numpy arrays."""
+    import numpy as np
+
+    from comparisons.bench.measure import time_steps
+
+    steps: dict[int, Callable] = {}
+
+    def build(*args):
+        steps[len(steps)] = framework.bench_step(*args)
+        return len(steps) - 1
+
+    def measure(index, rounds, min_sample_s, settle_s):
+        samples = time_steps({"step": steps.pop(index)}, rounds, min_sample_s, settle_s=settle_s)["step"]
+        return [float(t) for t in samples], samples.calls
+
+    def call(index):
+        return [np.asarray(t) for t in steps[index]()]
+
+    return {"bench_step": build, "bench_time": measure, "bench_call": call}
 
 
 def _describe(exc: BaseException) -> str:
@@ -209,6 +236,53 @@ class RemoteTrainer:
         return self._call("params")
 
 
+def _unavailable(exc: Exception):
+    """:class:`comparisons.bench.measure.Unavailable` for a failed benchmark request: the worker's own reason when
+    its step raised Unavailable there, else the whole failure (a crash: the process and how it ended)."""
+    from comparisons.bench.measure import Unavailable
+
+    message = str(exc)
+    marker = "raised Unavailable: "
+    return Unavailable(f"{message.split(marker, 1)[1]} (in the worker)" if marker in message else message)
+
+
+@functools.cache
+def _remote_step_class():
+    """:class:`RemoteStep`, defined on first use: it subclasses :class:`comparisons.bench.measure.TimedElsewhere`,
+    which this module does not import at its top (the registry imports it without the benchmark)."""
+    from comparisons.bench.measure import Samples, TimedElsewhere, Unavailable
+    from comparisons.harness import FrameworkCrashed
+
+    class RemoteStep(TimedElsewhere):
+        """A benchmark step kept in ``remote``'s worker under ``index``: :meth:`measure` times it there (once), a call
+        runs it there and returns its result as numpy arrays. A failure in the worker raises Unavailable."""
+
+        def __init__(self, remote: Worker, index: int) -> None:
+            self.name, self.remote, self.index = remote.name, remote, index
+            self.process = remote.process
+
+        def _call(self, op: str, *args):
+            if self.remote.process is not self.process or not self.process.is_alive():
+                ended = "" if self.process.is_alive() else f" ({_exit_reason(self.process.exitcode)})"
+                raise Unavailable(f"{self.name} worker process {self.process.pid} ended{ended}: "
+                                  f"its benchmark step is gone")
+            try:
+                return self.remote.call(op, self.index, *args)
+            except FrameworkCrashed as exc:
+                raise _unavailable(exc) from exc
+
+        def measure(self, rounds: int, min_sample_s: float, settle_s: float) -> Samples:
+            times, calls = self._call("bench_time", rounds, min_sample_s, settle_s)
+            samples = Samples(times)
+            samples.calls = calls
+            return samples
+
+        def __call__(self):
+            return self._call("bench_call")
+
+    return RemoteStep
+
+
 def framework(name: str, purpose: str, packages: tuple[str, ...], load: Callable[[str], object]):
     """The parent's :class:`~comparisons.frameworks.protocol.Framework` of entry ``name``, forwarding to its worker
     (``load(name)``, a module-level function, builds the in-process Framework in the worker). A missing package
@@ -230,10 +304,10 @@ def framework(name: str, purpose: str, packages: tuple[str, ...], load: Callable
             failed.setdefault(case.id, []).append(str(exc))
             return otherwise
 
-    def run(case, *args, **kwargs):
+    def run(case, inputs):
         if case.id in failed:
             raise FrameworkCrashed("; ".join(failed.pop(case.id)))
-        return remote.call("run", (case, *args), kwargs)
+        return remote.call("run", (case, inputs), {})
 
     def unsupported(case):
         return ask("unsupported", case, otherwise=None)
@@ -248,11 +322,13 @@ def framework(name: str, purpose: str, packages: tuple[str, ...], load: Callable
         return RemoteTrainer(remote, case, params, dtype, optimizer, lr)
 
     def bench_step(layer, shape, dtype, threads, seed=0):
-        from comparisons.bench.measure import Unavailable
-
-        raise Unavailable(f"{name} runs in a worker process: a pipe round trip per call would be timed with it")
+        try:
+            index = remote.call("bench_step", layer, shape, dtype, threads, seed)
+        except FrameworkCrashed as exc:
+            raise _unavailable(exc) from exc
+        return _remote_step_class()(remote, index)
 
     return Framework(name=name, version=remote.info["version"], versions=remote.info["versions"],
                      unsupported=unsupported, reference_case=reference_case, run=run, trainer=trainer,
                      bench_step=bench_step, dtype_reason=dtype_reason, reference_adam={"eps_hat": True},
-                     kinds=CORE_KINDS)
+                     kinds=remote.info["kinds"])

@@ -15,10 +15,10 @@ import functools
 from comparisons.frameworks import Entry
 from comparisons.kinds import CORE_KINDS
 
+OPSET = 17  # the TorchScript exporter's default opset: every graph is exported at it
 LEVELS = {"onnxruntime": "ORT_DISABLE_ALL", "onnxruntime-optimized": "ORT_ENABLE_ALL"}  # registry name -> level
-# the layer kinds whose export and runtime limits are measured and pinned (capability.py); the others are refused
-# by kind (the exporter fails on some, and LayerNorm's epsilon becomes a float32 attribute: 2.5e-11 off in float64)
-KINDS = CORE_KINDS | {"softmax"}
+# the layer kinds whose export and runtime limits are measured and pinned (capability.py)
+KINDS = CORE_KINDS | {"softmax", "convtranspose", "upsample", "layernorm", "groupnorm", "gelu", "hardsigmoid"}
 
 
 def _environment(purpose: str) -> dict[str, tuple[str, str]]:

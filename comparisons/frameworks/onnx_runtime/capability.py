@@ -8,15 +8,51 @@ from __future__ import annotations
 import numpy as np
 
 from comparisons.cases import Case, LayerSpec, build_reference
+from reference.upsample import Upsample
+from reference.validation import as_pair
+
+from . import OPSET
 
 # layer kind -> the ONNX operator it exports to that has no float64 kernel on the CPU provider
-# (measured: "NOT_IMPLEMENTED : Could not find an implementation for Conv(11)"; ConvTranspose, GlobalMaxPool and
-# LpPool have none either, MaxPool, BatchNormalization, Gemm, MatMul, the activations and the loss have one)
-FLOAT64_MISSING = {"conv": "Conv", "avgpool": "AveragePool", "adaptiveavgpool": "AveragePool",
-                   "globalavgpool": "GlobalAveragePool"}
+# (measured: "NOT_IMPLEMENTED : Could not find an implementation for Conv(11)"; GlobalMaxPool and LpPool have none
+# either; MaxPool, BatchNormalization, LayerNormalization, Gemm, MatMul, Softmax, Tanh, the other activations and
+# the loss have one). GroupNorm exports as InstanceNormalization on its channels reshaped to the groups, Upsample as
+# Resize, GELU's erf form through Erf (its tanh form through Tanh, which has one).
+FLOAT64_MISSING = {"conv": "Conv", "convtranspose": "ConvTranspose", "avgpool": "AveragePool",
+                   "adaptiveavgpool": "AveragePool", "globalavgpool": "GlobalAveragePool",
+                   "groupnorm": "InstanceNormalization", "hardsigmoid": "HardSigmoid", "upsample": "Resize",
+                   "gelu": "Erf"}
 
 
-def _adaptive_input_hw(case: Case, index: int) -> tuple[int, int]:
+def _float64_missing(s: LayerSpec) -> str | None:
+    """The operator without a float64 kernel that layer ``s`` exports to, or None."""
+    if s.kind == "gelu" and s.kwargs.get("approximate", "none") == "tanh":
+        return None
+    return FLOAT64_MISSING.get(s.kind)
+
+
+def _upsample_reason(case: Case, index: int, s: LayerSpec) -> str | None:
+    """Why the exported ``Upsample`` ``s`` (layer ``index``) does not compute PyTorch's cells, or None."""
+    kw, where = s.kwargs, f"layer {index} ({s.kind})"
+    if kw["mode"] == "nearest-exact":
+        return (f"{where}: the exporter refuses mode='nearest-exact' (\"Exporting the operator "
+                f"'aten::_upsample_nearest_exact2d' to ONNX opset version {OPSET} is not supported\")")
+    factor = kw.get("scale_factor")
+    if factor is None or kw.get("recompute_scale_factor") or kw.get("align_corners"):
+        return None
+    hw = _input_hw(case, index)
+    factors = (factor, factor) if isinstance(factor, (int, float)) else factor
+    out = Upsample(**kw).output_hw(hw)
+    special = [(n, f) for n, o, f in zip(hw, out, factors, strict=True)
+               if (o == n and f != 1) or (kw["mode"] == "nearest" and o == 2 * n and f != 2)]
+    if special:
+        return (f"{where}: the exported Resize maps every output cell with the given scale factor, where PyTorch "
+                "copies an axis whose output keeps the input's size (and its nearest mode reads o >> 1 for twice "
+                f"the size) whatever the factor: (input, factor) {special} here")
+    return None
+
+
+def _input_hw(case: Case, index: int) -> tuple[int, int]:
     """``(H, W)`` entering layer ``index`` (the reference run on zeros through the layers before it)."""
     if index == 0:
         return case.input_shape[-2:]
@@ -32,7 +68,7 @@ def _not_factor(case: Case, index: int, s: LayerSpec) -> bool:
     """An adaptive pooling whose output size does not divide its input size (None keeps the size)."""
     out = s.kwargs["output_size"]
     out = (out, out) if not isinstance(out, tuple) else out
-    hw = _adaptive_input_hw(case, index)
+    hw = _input_hw(case, index)
     return any(o is not None and n % o for n, o in zip(hw, out, strict=True))
 
 
@@ -49,6 +85,14 @@ def _layer_reason(case: Case, i: int, s: LayerSpec) -> str | None:
     if s.kind == "avgpool" and kw.get("divisor_override") is not None:
         return (f"{where}: the exporter drops divisor_override without an error (ONNX AveragePool has no "
                 "divisor): ONNX Runtime divides by the window size (measured relative error 0.15 in float32)")
+    if s.kind == "upsample":
+        return _upsample_reason(case, i, s)
+    if s.kind == "convtranspose":
+        extra, stride = (as_pair(kw.get(k, d), "onnx_runtime", k, 0) for k, d in (("output_padding", 0), ("stride", 1)))
+        if any(e >= st for e, st in zip(extra, stride, strict=True)):
+            return (f"{where}: ONNX Runtime's ConvTranspose refuses output_padding >= stride ('Computed output shape "
+                    f"is inconsistent with input spatial dimensions'; PyTorch also allows output_padding < dilation): "
+                    f"output_padding={extra}, stride={stride}")
     dilation = kw.get("dilation", 1)
     dilated = any(d > 1 for d in (dilation if isinstance(dilation, tuple) else (dilation,)))
     if s.kind == "conv" and kw["padding"] == "same" and kw.get("padding_mode", "zeros") == "zeros" and dilated:
@@ -90,11 +134,12 @@ def dtype_reason(case: Case, dtype: str) -> str | None:
         return None
     for i, s in enumerate(case.specs):
         where = f"layer {i} ({s.kind})"
-        if s.kind in FLOAT64_MISSING:
-            return (f"{where}: ONNX Runtime's CPU provider has no float64 {FLOAT64_MISSING[s.kind]} kernel "
+        if _float64_missing(s):
+            return (f"{where}: ONNX Runtime's CPU provider has no float64 {_float64_missing(s)} kernel "
                     "('NOT_IMPLEMENTED : Could not find an implementation')")
         for kind, option, attribute in (("leakyrelu", "negative_slope", "LeakyRelu's alpha"),
-                                        ("batchnorm", "eps", "BatchNormalization's epsilon")):
+                                        ("batchnorm", "eps", "BatchNormalization's epsilon"),
+                                        ("layernorm", "eps", "LayerNormalization's epsilon")):
             if s.kind == kind and _rounding(s.kwargs[option]):
                 value = s.kwargs[option]
                 return (f"{where}: ONNX stores {attribute} as a float32 attribute: {option}={value:g} becomes "

@@ -23,8 +23,8 @@ from torch import nn
 from comparisons.cases import Case
 
 from ..pytorch import model as torch_model
+from . import OPSET
 
-OPSET = 17  # the TorchScript exporter's default opset
 CACHE_SIZE = 64  # graphs kept; verify runs a case's implementations one after the other
 
 

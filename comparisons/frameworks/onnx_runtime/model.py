@@ -14,6 +14,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 from comparisons.cases import Case
+from comparisons.frameworks.protocol import RunInputs
 
 from . import export
 
@@ -43,16 +44,14 @@ def cached_session(key: tuple, model: bytes, level: str) -> ort.InferenceSession
     return _sessions[skey]
 
 
-def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str, dout: np.ndarray | None,
-        labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None, *,
-        level: str = "ORT_DISABLE_ALL") -> dict[str, np.ndarray]:
+def run(case: Case, inputs: RunInputs, *, level: str = "ORT_DISABLE_ALL") -> dict[str, np.ndarray]:
     """``{"forward", "i.indices"..., "loss"?, buffers?}`` of the case's graph run at ``level``; no gradients
-    (``dout`` is not used). Buffers in evaluation mode only, read from the graph's constants
+    (``inputs.dout`` is not used). Buffers in evaluation mode only, read from the graph's constants
     (:func:`.capability.unsupported` leaves out training-mode batch norm, whose update the graph does not compute).
     See :class:`comparisons.frameworks.protocol.Framework`."""
-    weight = (loss_args or {}).get("weight") if labels is not None else None
-    key, model = export.exported(case, params, x, dtype, labels, buffers, masks, weight)
+    x, labels, buffers = inputs.x, inputs.labels, inputs.buffers
+    weight = inputs.loss_args.get("weight") if labels is not None else None
+    key, model = export.exported(case, inputs.params, x, inputs.dtype, labels, buffers, inputs.masks, weight)
     feeds = {"x": x} if labels is None else {"x": x, "labels": labels}
     outputs = cached_session(key, model, level).run(None, feeds)
     results = {"forward": outputs[0]}

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from comparisons.cases import Case, LayerSpec, spec
+from comparisons.frameworks.protocol import RunInputs
 
 from ..layouts import linear_from_torch, linear_to_torch
 
@@ -109,7 +110,7 @@ BUILDERS: dict[str, Callable[[dict, torch.dtype, np.ndarray | None], nn.Module]]
 }
 
 
-def _module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) -> nn.Module:
+def layer_module(s: LayerSpec, dtype: torch.dtype, mask: np.ndarray | None = None) -> nn.Module:
     """The module of spec ``s`` (its kind's builder in :data:`BUILDERS`), ``mask`` the keep-mask of a dropout."""
     builder = BUILDERS.get(s.kind)
     if builder is None:
@@ -130,7 +131,7 @@ def build(case: Case, params: dict[str, np.ndarray], dtype: str, buffers: dict[s
     """``nn.Sequential`` of the case's layers carrying the reference's ``params`` and ``buffers`` (running
     statistics), in the case's mode; dropout layers listed in ``masks`` apply that keep-mask."""
     tdtype, masks = getattr(torch, dtype), masks or {}
-    model = nn.Sequential(*(_module(s, tdtype, masks.get(i)) for i, s in enumerate(case.specs)))
+    model = nn.Sequential(*(layer_module(s, tdtype, masks.get(i)) for i, s in enumerate(case.specs)))
     with torch.no_grad():
         for key, value in {**params, **(buffers or {})}.items():
             index, pname = key.split(".", 1)
@@ -157,12 +158,11 @@ def reference_case(case: Case) -> Case:
     return dataclasses.replace(case, specs=specs)
 
 
-def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
-        dout: np.ndarray | None, labels: np.ndarray | None, buffers: dict[str, np.ndarray] | None = None,
-        masks: dict[int, np.ndarray] | None = None, loss_args: dict | None = None) -> dict[str, np.ndarray]:
+def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
     """See :class:`comparisons.frameworks.protocol.Framework`."""
-    model = build(case, params, dtype, buffers, masks)
-    xt = torch.from_numpy(x).requires_grad_(True)
+    params, buffers, labels, loss_args = inputs.params, inputs.buffers, inputs.labels, inputs.loss_args
+    model = build(case, params, inputs.dtype, buffers, inputs.masks)
+    xt = torch.from_numpy(inputs.x).requires_grad_(True)
     h, indices = xt, {}
     for i, module in enumerate(model):
         with warnings.catch_warnings():  # a performance note, not a numerical one
@@ -174,20 +174,20 @@ def run(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
     out = h
     results = {"forward": out.detach().numpy(), **indices}
     if labels is not None:
-        option, loss_args = case.loss_option, loss_args or {}
+        option = case.loss_option
         weight = loss_args.get("weight")
         options = option.kwargs(None if weight is None else torch.from_numpy(weight)) if option else {}
         loss = F.cross_entropy(out, torch.from_numpy(labels), **options)
         results["loss"] = loss.detach().numpy()
         loss.backward(torch.as_tensor(loss_args.get("dloss", 1.0), dtype=loss.dtype))
     else:
-        out.backward(torch.from_numpy(dout))
+        out.backward(torch.from_numpy(inputs.dout))
     results["dx"] = xt.grad.numpy()
     for key in params:
         index, pname = key.split(".", 1)
         module = model[int(index)]
         results[key] = _from_torch(pname, getattr(module, pname).grad.numpy(), module)
-    for key in buffers or {}:
+    for key in buffers:
         index, pname = key.split(".", 1)
         results[key] = getattr(model[int(index)], pname).numpy().copy()
     return results

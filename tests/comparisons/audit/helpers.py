@@ -87,3 +87,12 @@ def verdict_is(pid: str, differs: bool | None, follows) -> None:
         assert f.groups is None and len(ran) < 2, (pid, f.groups, ran)
     else:
         assert f.groups == ([[name] for name in ran] if differs else [ran]), (pid, f.groups, ran)
+
+
+def groups_are(pid: str, groups: list[list[str]], follows: list[str]) -> None:
+    """The finding's groups of agreeing frameworks (``differs`` exactly when there are several) and the frameworks
+    the reference follows."""
+    f = finding(pid)
+    assert (f.groups, f.reference_follows, f.differs) == (groups, follows, len(groups) > 1), (
+        f"{pid}: groups {f.groups}, reference follows {f.reference_follows}, differs {f.differs}; expected "
+        f"groups {groups}, follows {follows}")

@@ -63,3 +63,45 @@ def test_dropout_scaling(side):
           atol=6 * sigma)
     keep_sigma = math.sqrt(p * (1 - p) / len(x))
     check(pid, side, "kept fraction", e["kept_fraction"], 1 - p, "keep with probability 1 - p", atol=6 * keep_sigma)
+
+
+@pytest.mark.torch
+@pytest.mark.keras
+@pytest.mark.jax
+def test_gelu_default():
+    """Each default entry point's form; the forms' distance computed here with math.erf and the tanh formula."""
+    pid, x = "gelu-default", activations.GELU_X
+    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    gap = float(np.abs(exact - tanh).max())
+    expected = {"torch": {"torch.nn.GELU()": "exact (erf)", "F.gelu(x)": "exact (erf)"},
+                "keras": {"keras.activations.gelu(x)": "exact (erf)", "keras.ops.gelu(x)": "tanh",
+                          "Activation('gelu')": "exact (erf)"},
+                "jax": {"jax.nn.gelu(x)": "tanh"}, "reference": {"GELU()": "exact (erf)"}}
+    for side, forms in expected.items():
+        e = ev(pid, side)
+        for name, form in forms.items():
+            check(pid, side, f"{name} form", e[name]["form"], form, "the entry point's default")
+            other = "max_abs_diff_from_tanh" if form == "exact (erf)" else "max_abs_diff_from_exact"
+            # the other form is as far as the two forms are apart (within the first form's own error, <1e-8)
+            check(pid, side, f"{name} distance from the other form", e[name][other], gap, "the forms' gap", rtol=1e-4)
+    f = finding(pid)
+    assert (f.differs, f.groups, f.reference_follows) == (True, [["torch"], ["keras"], ["jax"]], ["torch"]), f
+
+
+@pytest.mark.torch
+@pytest.mark.keras
+@pytest.mark.jax
+def test_hard_sigmoid():
+    pid, x = "hard-sigmoid", np.array(activations.HARD_X)
+    values = np.minimum(np.maximum(x + 3, 0), 6) / 6
+    inside = ((x > -3) & (x < 3)).astype(float)
+    for side in ("torch", "keras", "jax", "reference"):
+        e = ev(pid, side)
+        check(pid, side, "values", e["values"], values, "relu6(x + 3) / 6", rtol=1e-15)
+        # PyTorch's float64 backward multiplies by float32(1/6): 3e-8 relative
+        check(pid, side, "gradients", e["grads"], inside / 6, "1/6 strictly inside (-3, 3), 0 elsewhere",
+              rtol=1e-7 if side == "torch" else 1e-15)
+    f = finding(pid)
+    assert (f.differs, f.groups, f.reference_follows) == (False, [["torch", "keras", "jax"]],
+                                                           ["torch", "keras", "jax"]), f

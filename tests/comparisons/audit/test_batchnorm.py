@@ -11,7 +11,7 @@ import pytest
 import reference as ref
 from comparisons.audit import batchnorm
 
-from .helpers import check, ev, verdict_is
+from .helpers import check, ev, finding, verdict_is
 
 
 @pytest.mark.torch
@@ -81,3 +81,25 @@ def test_batchnorm_reference():
           "xhat = (x - mean) / sqrt(var + eps)", rtol=1e-12)
     check(pid, "reference", "running mean", e["running_mean_after"], defaults["momentum"] * x.mean(),
           "training mode updates", rtol=1e-12)
+
+
+@pytest.mark.torch
+@pytest.mark.keras
+@pytest.mark.jax
+def test_batchnorm_frozen():
+    """Keras' trainable=False switches to inference mode; PyTorch's requires_grad_(False) and Flax's train mode do
+    not."""
+    pid, x = "batchnorm-frozen", batchnorm.batch()
+    for side in ("torch", "jax", "reference"):
+        # batch statistics: a float64 mean of normalised values, 0 to rounding (measured 2e-16)
+        check(pid, side, "output mean", ev(pid, side)["out_mean"], 0.0, "batch statistics", atol=1e-12)
+    check(pid, "torch", "running mean", ev(pid, "torch")["running_mean_after"], 0.1 * x.mean(), "updates", rtol=1e-12)
+    check(pid, "jax", "running mean", ev(pid, "jax")["running_mean_after"], 0.01 * x.mean(), "updates", rtol=1e-12)
+    k = ev(pid, "keras")
+    check(pid, "keras", "output mean", k["out_mean"], x.mean() / math.sqrt(1 + 1e-3), "moving statistics",
+          rtol=1e-12)
+    check(pid, "keras", "moving mean", k["running_mean_after"], 0.0, "a frozen layer updates nothing")
+    check(pid, "keras", "trainable layer, training=True", k["trainable=True, training=True"]["out_mean"], 0.0,
+          "batch statistics", atol=1e-12)
+    f = finding(pid)
+    assert (f.differs, f.groups, f.reference_follows) == (True, [["torch", "jax"], ["keras"]], ["torch", "jax"]), f

@@ -23,6 +23,11 @@ TESTED = {
     "flax-conv-default-padding", "flax-init-conv", "flax-batchnorm-momentum-epsilon", "flax-batchnorm-running-variance",
     "flax-avgpool-padding", "onnxruntime-graph-optimizations", "onnxruntime-maxpool-ceil-mode",
     "keras-backend-float64", "keras-backend-batchnorm-variance", "keras-tf-onednn-conv",
+    "conv-transpose-padding", "conv-transpose-kernel", "resize-nearest", "resize-bilinear", "resize-antialias",
+    "batchnorm-frozen", "layernorm-epsilon", "layernorm-axes", "groupnorm-epsilon", "norm-float32-large-mean",
+    "gelu-default", "hard-sigmoid", "rmsprop-epsilon", "rmsprop-momentum-lr", "adagrad-accumulator",
+    "adam-weight-decay", "adamw-default-decay", "keras-l2-regularizer", "clip-norm-scope", "clip-norm-epsilon",
+    "clip-value", "loss-bce-probability-edges",
 }
 
 

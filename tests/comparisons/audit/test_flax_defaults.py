@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from comparisons.audit import batchnorm, flax_defaults, pooling
+from comparisons.audit import base, batchnorm, flax_defaults, pooling
 from comparisons.frameworks import FrameworkUnavailable
 from tests.frameworks import unavailable
 
-from .helpers import check, ev, finding
+from .helpers import check, ev, groups_are
 
 pytestmark = [pytest.mark.jax, pytest.mark.torch, pytest.mark.keras]
 
@@ -21,18 +21,9 @@ pytestmark = [pytest.mark.jax, pytest.mark.torch, pytest.mark.keras]
 @pytest.fixture(autouse=True)
 def _jax_present():
     try:
-        flax_defaults.import_nnx()
+        base.import_nnx()
     except FrameworkUnavailable as exc:
         unavailable(str(exc))
-
-
-def groups_are(pid: str, groups: list[list[str]], follows: list[str]) -> None:
-    """The finding's groups of agreeing frameworks and the frameworks the reference follows."""
-    f = finding(pid)
-    assert (f.groups, f.reference_follows) == (groups, follows), (
-        f"{pid}: groups {f.groups}, reference follows {f.reference_follows}; expected groups {groups}, "
-        f"follows {follows}")
-    assert f.differs is (len(groups) > 1), (pid, f.differs, groups)
 
 
 def test_flax_conv_default_padding():

@@ -1,4 +1,5 @@
-"""Loss probes (audit/losses.py): Keras' probability clipping, cross-entropy on logits, label smoothing."""
+"""Loss probes (audit/losses.py): Keras' probability clipping, cross-entropy on logits, label smoothing, binary
+cross-entropy at probabilities 0 and 1."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from comparisons.audit import losses
 
-from .helpers import check, ev, finding, keras_only, torch_only
+from .helpers import check, ev, finding, groups_are, keras_only, torch_only
 
 # Framework losses are float32: a sum of ten exponentials rounds to a few float32 eps (rtol 1e-6), and a
 # loss near 0 (-log p, p near 1) resolves eps32 / 2 = 6e-8 absolute; Keras' clip at 1 - 1e-7 moves such a
@@ -106,3 +107,51 @@ def test_sparse_cross_entropy_has_no_label_smoothing():
         keras.losses.SparseCategoricalCrossentropy(label_smoothing=0.1)
     check(pid, "keras", "sparse_has_label_smoothing", ev(pid, "keras")["sparse_has_label_smoothing"], False,
           "SparseCategoricalCrossentropy(label_smoothing=...) is a TypeError")
+
+
+# -- binary cross-entropy at probabilities 0 and 1 -------------------------------------------------
+def bce_expected(side: str) -> dict[str, dict]:
+    """Per BCE_EDGES case, from each framework's rule (float64): PyTorch each log clamped at -100 and
+    dloss/dp = (p - t) / max(p(1 - p), float32 1e-12); Keras p clipped to [1e-7, 1 - 1e-7], no gradient where
+    clipped; optax on the logits -inf/+inf: -t log_sigmoid(x) - (1 - t) log_sigmoid(-x) (0 * inf = nan) and
+    dloss/dx = sigmoid(x) - t."""
+    p, t = np.array(losses.BCE_EDGES).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if side in ("torch", "reference"):
+            loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log(1 - p), -100))
+            grad = (p - t) / np.maximum(p * (1 - p), float(np.float32(1e-12)))
+            return {"loss": loss, "dloss_dp": grad}
+        if side == "keras":
+            q = np.clip(p, 1e-7, 1 - 1e-7)
+            return {"loss": -(t * np.log(q) + (1 - t) * np.log(1 - q)), "dloss_dp": np.zeros_like(p)}
+        x = np.log(p) - np.log1p(-p)
+        log_sig, log_not_sig = -np.logaddexp(0, -x), -np.logaddexp(0, x)
+        return {"loss": -t * log_sig - (1 - t) * log_not_sig, "dloss_dlogit": (x > 0).astype(float) - t}
+
+
+def check_edges(pid: str, side: str, what: str, actual: dict, expected: np.ndarray, rule: str) -> None:
+    names = [f"p={p:g},t={t:g}" for p, t in losses.BCE_EDGES]
+    check(pid, side, f"{what} cases", list(actual), names, rule)
+    for name, x in zip(names, expected, strict=True):
+        if np.isfinite(x):  # float64 logs of 1e-7-size terms: rounding only
+            check(pid, side, f"{what} ({name})", actual[name], float(x), rule, rtol=1e-12, atol=1e-300)
+        else:
+            check(pid, side, f"{what} ({name})", actual[name], str(x), rule)
+
+
+@pytest.mark.parametrize("side", [pytest.param("torch", marks=torch_only), pytest.param("keras", marks=keras_only),
+                                  pytest.param("jax", marks=pytest.mark.jax), "reference"])
+def test_bce_probability_edges(side):
+    pid, e = "loss-bce-probability-edges", ev("loss-bce-probability-edges", side)
+    for key, expected in bce_expected(side).items():
+        check_edges(pid, side, key, e[key], expected, f"{side}'s binary cross-entropy")
+    if side == "keras":
+        check(pid, side, "epsilon", e["epsilon"], 1e-7, "keras.config.epsilon()")
+    if side == "reference":
+        for key, expected in bce_expected("keras").items():
+            check_edges(pid, side, f"clip_epsilon {key}", e["clip_epsilon=1e-7"][key], expected, "Keras' clipping")
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, marks=[torch_only, keras_only, pytest.mark.jax])])
+def test_bce_probability_edges_verdict(_):
+    groups_are("loss-bce-probability-edges", [["torch"], ["keras"], ["jax"]], ["torch"])

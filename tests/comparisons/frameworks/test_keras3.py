@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reference as ref
 from comparisons import cases, harness, layouts
 from comparisons.cases_options import POOL_OPTIONS
 from reference import adaptive
@@ -42,7 +43,7 @@ def test_float64_really_computes_in_float64(keras_framework, keras3):
 def test_output_of_a_flatten_comes_back_in_channels_first_order(keras_framework):
     """A model ending in Flatten: Keras flattens H, W, C; the adapter returns C, H, W order (and takes dout so)."""
     conv = cases.spec("conv", in_channels=2, out_channels=3, kernel_size=2, stride=1, padding=1, dilation=1, bias=True)
-    case = cases.Case("Conv2d+Flatten", "conv-flatten", (conv, cases.spec("relu"), cases.spec("flatten")),
+    case = cases.Case("Conv2d", "conv-flatten", (conv, cases.spec("relu"), cases.spec("flatten")),
                       (2, 2, 5, 4), seed=5)
     for dtype in cases.DTYPES:
         assert_all_pass(harness.compare(case, "im2col", dtype, keras_framework))
@@ -93,9 +94,9 @@ def test_batchnorm_running_variance_needs_the_biased_option(keras_framework):
     case = cases.batchnorm_cases()[0]
     mapped = keras_framework.reference_case(case)
     assert mapped.specs[0].kwargs["unbiased_running_var"] is False
-    assert_all_pass(harness.compare(case, "n/a", "float64", keras_framework))
+    assert_all_pass(harness.compare(case, None, "float64", keras_framework))
     unmapped = dataclasses.replace(keras_framework, reference_case=lambda c: c)
-    failed = {r.quantity for r in harness.compare(case, "n/a", "float64", unmapped) if not r.passed}
+    failed = {r.quantity for r in harness.compare(case, None, "float64", unmapped) if not r.passed}
     assert failed == {"running_var"}
 
 
@@ -201,3 +202,148 @@ def test_keras_routes_tied_max_gradient_to_other_cells(opt, keras_framework):
     assert not np.array_equal(dx, k_dx)
     if opt.layer == "GlobalMaxPool2d":
         assert np.count_nonzero(k_dx) > np.count_nonzero(dx)
+
+
+# -- transposed conv, resizing, layer / group norm, GELU, softmax, hard sigmoid -----------------------------------
+def _case(cid: str) -> cases.Case:
+    return next(c for c in cases.all_cases() if c.id == cid)
+
+
+REPRESENTATIVE = (  # each kind and option Keras expresses, once
+    "convtranspose-c3-f4-k3-s1-p0-op0-d1-g1-batch-bias", "convtranspose-c3-f4-k3-s2-p1-op1-d1-g1-single-nobias",
+    "upsample-nearest-scale_factor3.0-single-3x4x5", "upsample-nearest-exact-size3x2-single-2x7x5",
+    "upsample-bilinear-acFalse-scale_factor0.6-recompute_scale_factorTrue-batch-2x2x5x7",
+    "layernorm-3x4x5-in2x3x4x5", "layernorm-5-in2x3x4x5", "layernorm-6-in3x4x6-biasFalse",
+    "groupnorm-g6-batch-2x6x3x3", "groupnorm-g2-batch-2x4x3x5-affineFalse", "gelu-tanh-scale5-batch",
+    "softmax-dim2-2x3x4x5-scale1-batch", "softmax-dim1-5x3x4-scale2-single", "hardsigmoid-scale4-single",
+)
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("cid", REPRESENTATIVE)
+def test_transposed_conv_resizing_norm_and_activation_kinds_match(cid, dtype, keras_framework):
+    case = _case(cid)
+    reason = harness.skip_reason(keras_framework, case, dtype)
+    if reason is not None:  # float64 bilinear resizing and GELU on TensorFlow only
+        assert "on tensorflow, float64" in reason and dtype == "float64", reason
+        return
+    for triple in [t for t in cases.expand([case]) if t[2] == dtype]:
+        records = harness.compare(*triple, keras_framework)
+        assert_all_pass(records)
+        if dtype == "float64":
+            assert max(r.max_rel_err for r in records) < 1e-13  # float32 anywhere on the path would give ~1e-7
+
+
+def test_conv_transpose_reasons_are_true(keras_framework):
+    """Keras' Conv2DTranspose has no groups, refuses output_padding >= strides and strides > 1 with dilation > 1."""
+    import keras
+
+    groups, extra, dilated = (keras_framework.unsupported(_case(cid)) for cid in (
+        "convtranspose-c4-f6-k2x3-s2x3-p1x0-op1x2-d1-g2-batch-bias",
+        "convtranspose-c2-f4-k3-s1-p0-op1-d3-g1-batch-nobias",
+        "convtranspose-c2-f3-k3x2-s1x2-p0x1-op0x1-d2x1-g1-batch-bias"))
+    assert "no groups" in groups and "output_padding < strides" in extra and "dilation_rate > 1" in dilated
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments.*groups"):
+        keras.layers.Conv2DTranspose(6, 3, groups=2)
+    with pytest.raises(ValueError, match="output_padding"):
+        keras.layers.Conv2DTranspose(4, 3, strides=1, output_padding=1, dilation_rate=3)
+    with pytest.raises(ValueError, match="dilation_rate"):
+        keras.layers.Conv2DTranspose(3, (3, 2), strides=(1, 2), dilation_rate=(2, 1))
+
+
+@pytest.mark.parametrize("cid", ["upsample-nearest-scale_factor0.5-batch-2x2x7x6",
+                                 "upsample-bilinear-acFalse-scale_factor1.7-batch-2x2x5x6",
+                                 "upsample-bilinear-acTrue-size7x9-batch-2x2x4x5"])
+def test_resize_reasons_are_true(cid, keras_framework):
+    """PyTorch's nearest (floor(o * scale)), its 1 / scale_factor and align_corners=True are not Keras' resizing:
+    Keras' Resizing to the same output size reads other cells or weights (its output differs from the reference's
+    far beyond rounding)."""
+    import keras
+
+    case = _case(cid)
+    assert keras_framework.unsupported(case) is not None
+    x = np.random.default_rng(0).standard_normal(case.input_shape)
+    s = case.specs[0]
+    ours = ref.Upsample(**s.kwargs).forward(x)
+    interpolation = "bilinear" if s.kwargs["mode"] == "bilinear" else "nearest"
+    theirs = keras.layers.Resizing(*ours.shape[-2:], interpolation=interpolation, dtype="float64")(
+        layouts.nchw_to_nhwc(x))
+    assert ref.max_rel_error(layouts.nhwc_to_nchw(np.asarray(theirs)), ours) > 1e-3
+
+
+@pytest.mark.parametrize("cid, dtype", [("gelu-none-scale1-batch", "float64"),
+                                        ("upsample-bilinear-acFalse-size7x9-batch-2x2x4x5", "float64"),
+                                        ("softmax-dim0-5x3x4-scale1-single", "float32")])
+def test_tensorflow_precision_limits_are_true(cid, dtype, keras_framework):
+    """Computed anyway, each case TensorFlow's limits name fails: GELU's float32 constants and float32 bilinear
+    resizing in float64, the float32 softmax over an axis of length 1."""
+    case = _case(cid)
+    assert "on tensorflow" in keras_framework.dtype_reason(case, dtype)
+    records = harness.compare(case, cases.expand([case])[0][1], dtype, keras_framework)
+    assert not all(r.passed for r in records)
+
+
+def test_layer_norm_over_a_whole_map_has_channels_last_parameters(keras3):
+    """LayerNormalization over (H, W, C) holds its gamma as (H, W, C): the reference's (C, H, W) weight moves."""
+    s = _case("layernorm-3x4x5-in2x3x4x5").specs[0]
+    model = keras3.model.build((s,), (3, 4, 5), "float64")
+    weight = np.arange(60.0).reshape(3, 4, 5)
+    assert model.param_to_keras("0.weight", weight).shape == (4, 5, 3)
+    assert np.array_equal(model.param_from_keras("0.weight", model.param_to_keras("0.weight", weight)), weight)
+
+
+# -- binary cross-entropy -------------------------------------------------------------------------------------
+BCE_TOL = {"float64": 1e-14, "float32": 1e-6}  # relative to max(1, |value|): the terms are O(1) here
+
+
+def assert_bce_close(ours, theirs, dtype):
+    for mine, other in zip(ours, theirs, strict=True):
+        mine, other = np.asarray(mine, np.float64), np.asarray(other, np.float64)
+        assert np.max(np.abs(mine - other)) <= BCE_TOL[dtype] * max(1.0, float(np.max(np.abs(other))))
+
+
+def bce_draws(dtype):
+    """Probabilities and targets in [0, 1] with every pairing of 0 and 1, and labels 0 and 1 on random ones."""
+    rng = np.random.default_rng(0)
+    p, t = rng.uniform(0, 1, (4, 5)), rng.uniform(0, 1, (4, 5))
+    p[0, :4], t[0, :4] = [0, 0, 1, 1], [0, 1, 0, 1]
+    t[1] = rng.integers(0, 2, 5)
+    p[2, :2] = [0, 1]
+    return p.astype(dtype), t.astype(dtype), rng
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_cross_entropy_matches_with_keras_clipping(dtype, reduction, weighted, keras3):
+    """``BinaryCrossentropy()`` is the reference's ``binary_cross_entropy(..., clip_epsilon=1e-7)``: probabilities
+    clipped to [1e-7, 1 - 1e-7], zero gradient outside, at probabilities and labels of exactly 0 and 1 too."""
+    p, t, rng = bce_draws(dtype)
+    w = rng.uniform(0.5, 2, 5).astype(dtype) if weighted else None
+    dloss = rng.standard_normal(p.shape).astype(dtype) if reduction == "none" else 1.3
+    ours = ref.binary_cross_entropy(p, t, w, reduction, dloss, clip_epsilon=1e-7)
+    assert_bce_close(ours, keras3.losses.binary_cross_entropy(p, t, w, reduction, dloss), dtype)
+
+
+def test_binary_cross_entropy_at_zero_and_one_needs_the_clip(keras3):
+    """Without ``clip_epsilon`` (PyTorch's clamp of the logs at -100), the loss at p = 0 or 1 is Keras' far off."""
+    p, t, _ = bce_draws("float64")
+    theirs = keras3.losses.binary_cross_entropy(p, t, reduction="none")
+    ours = ref.binary_cross_entropy(p, t, reduction="none")
+    assert np.max(np.abs(ours[0] - theirs[0])) > 1.0
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("scale", [1.0, 50.0])
+def test_binary_cross_entropy_with_logits_matches(dtype, reduction, scale, keras3):
+    """``BinaryCrossentropy(from_logits=True)`` with a (broadcast) weight is ``binary_cross_entropy_with_logits``;
+    Keras has no pos_weight."""
+    p, t, rng = bce_draws(dtype)
+    x = (scale * rng.standard_normal(p.shape)).astype(dtype)
+    w = rng.uniform(0.5, 2, (4, 1)).astype(dtype)
+    dloss = rng.standard_normal(p.shape).astype(dtype) if reduction == "none" else 0.7
+    ours = ref.binary_cross_entropy_with_logits(x, t, w, None, reduction, dloss)
+    assert_bce_close(ours, keras3.losses.binary_cross_entropy(x, t, w, reduction, dloss, from_logits=True), dtype)
+    assert "no pos_weight" in keras3.losses.binary_cross_entropy_reason(np.ones(5))
+    assert keras3.losses.binary_cross_entropy_reason(None) is None

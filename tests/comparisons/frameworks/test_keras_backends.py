@@ -24,7 +24,8 @@ from tests.frameworks import framework_or_skip
 BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in ("keras-jax", "keras-torch")]
 # the kinds of the Keras entries' builders (comparisons/frameworks/keras3/kinds.py)
 KINDS = ("conv", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool", "globalmaxpool", "globalavgpool",
-         "batchnorm", "dropout", "relu", "leakyrelu", "sigmoid", "tanh", "flatten", "linear")
+         "batchnorm", "dropout", "relu", "leakyrelu", "sigmoid", "tanh", "flatten", "linear", "convtranspose",
+         "upsample", "layernorm", "groupnorm", "gelu", "softmax", "hardsigmoid")
 
 
 def _size(case: cases.Case) -> int:
@@ -90,7 +91,7 @@ def test_the_float64_limit_of_torch_is_true(name):
     anyway errs at float32's level, far above its float64 tolerance; JAX computes it in float64."""
     fw = framework_or_skip(name)
     case = next(c for c in cases.all_cases() if c.layer == "Linear")
-    records = harness.compare(case, "n/a", "float64", fw)
+    records = harness.compare(case, None, "float64", fw)
     worst = max(r.max_rel_err for r in records)
     assert (worst > 1e-9) == (name == "keras-torch"), (name, worst)
 
@@ -100,14 +101,14 @@ def test_an_exception_in_the_worker_is_a_failed_record_with_its_reason(name):
     fw = framework_or_skip(name)
     case = next(c for c in cases.all_cases() if c.layer == "ReLU")
 
-    def wrong_parameters(case, params, *args, **kwargs):
-        return fw.run(case, {"0.weight": np.zeros(3)}, *args, **kwargs)  # ReLU has no weight: KeyError there
+    def wrong_parameters(case, inputs):  # ReLU has no weight: KeyError there
+        return fw.run(case, dataclasses.replace(inputs, params={"0.weight": np.zeros(3)}))
 
-    records = harness.compare(case, "n/a", "float32", dataclasses.replace(fw, run=wrong_parameters))
+    records = harness.compare(case, None, "float32", dataclasses.replace(fw, run=wrong_parameters))
     assert records and not any(r.passed for r in records)
     assert all("[framework failed:" in r.config and "KeyError" in r.config for r in records), records[0].config
     assert {r.quantity for r in records} == {"forward", "dx"}
-    assert_all_pass(harness.compare(case, "n/a", "float32", fw))  # the worker serves on
+    assert_all_pass(harness.compare(case, None, "float32", fw))  # the worker serves on
 
 
 class KillOnArrival:
@@ -126,14 +127,14 @@ def test_a_worker_dying_during_run_is_a_failed_record_with_its_reason_and_is_rep
     case = next(c for c in cases.all_cases() if c.layer == "ReLU")
     pid = worker._WORKERS[name].process.pid  # the worker this test process started
 
-    def dying(case, params, *args, **kwargs):
-        return fw.run(case, {"0.weight": KillOnArrival(pid)}, *args, **kwargs)
+    def dying(case, inputs):
+        return fw.run(case, dataclasses.replace(inputs, params={"0.weight": KillOnArrival(pid)}))
 
-    records = harness.compare(case, "n/a", "float32", dataclasses.replace(fw, run=dying))
+    records = harness.compare(case, None, "float32", dataclasses.replace(fw, run=dying))
     assert records and not any(r.passed for r in records)
     assert all(f"worker process {pid} died during 'run': killed by SIGKILL" in r.config for r in records), \
         records[0].config
-    assert_all_pass(harness.compare(case, "n/a", "float32", fw))  # a fresh worker
+    assert_all_pass(harness.compare(case, None, "float32", fw))  # a fresh worker
     assert worker._WORKERS[name].process.pid != pid
 
 
@@ -149,3 +150,53 @@ def test_the_backends_reasons_for_what_they_skip(name):
     else:
         assert reason is None
         assert_all_pass(harness.compare(case, "im2col", "float32", fw))
+
+
+# the options of the transposed convolution, resizing, layer and group norm and the activations, each once
+OPTION_CASES = (
+    "convtranspose-c3-f4-k3-s2-p1-op1-d1-g1-single-nobias",  # padding cropped, output_padding
+    "convtranspose-c3-f3-k4-s2-p1-op0-d1-g1-single-bias",
+    "upsample-nearest-scale_factor3.0-single-3x4x5",  # UpSampling2D (a repeat)
+    "upsample-bilinear-acFalse-scale_factor2.0-batch-2x3x4x5",  # UpSampling2D bilinear
+    "upsample-nearest-exact-scale_factor0.6-recompute_scale_factorTrue-batch-2x2x5x7",  # Resizing nearest, down
+    "upsample-bilinear-acFalse-size7x9-batch-2x2x4x5",  # Resizing bilinear, a size
+    "layernorm-3x4x5-in2x3x4x5",  # over (C, H, W): the parameters (H, W, C)
+    "layernorm-4x5-in2x3x4x5-elementwise_affineFalse",  # over (H, W); torch refuses it
+    "layernorm-7-in6x7", "groupnorm-g3-batch-2x6x4x5-eps0.001", "groupnorm-g2-batch-2x4x3x5-affineFalse",
+    "gelu-none-scale5-single", "gelu-tanh-scale1-single", "softmax-dim-3-2x3x4x5-scale1-batch",
+    "softmax-dim0-6x10-scale1-batch", "hardsigmoid-scale4-batch",
+)
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("name", BACKENDS)
+def test_the_options_of_the_resizing_norm_and_activation_kinds_match(name, dtype):
+    """Each option case matches the reference, or is skipped for a reason the backend gives; most are compared."""
+    fw = framework_or_skip(name)
+    chosen = [c for c in cases.all_cases() if c.id in OPTION_CASES]
+    assert len(chosen) == len(OPTION_CASES)
+    compared = 0
+    for case in chosen:
+        if harness.skip_reason(fw, case, dtype) is None:
+            assert_all_pass(harness.compare(case, cases.expand([case])[0][1], dtype, fw))
+            compared += 1
+    assert compared >= len(chosen) // 2, f"{name} {dtype}: only {compared} of {len(chosen)} cases compared"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_the_backends_conventions_and_limits_of_the_norm_and_activation_kinds(name):
+    """Keras on torch: hard_sigmoid is torch's (the float32 1/6 in its backward: ``float32_slope=True``), a layer
+    norm over axes that are not the trailing channels-last ones is refused, layer and group norm compute float64 in
+    float32; on JAX: the exact 1/6, any axes, and gelu's tanh form's float64 gradient is refused."""
+    fw = framework_or_skip(name)
+    by_id = {c.id: c for c in cases.all_cases()}
+    hard = by_id["hardsigmoid-scale4-batch"]
+    assert fw.reference_case(hard).specs[0].kwargs.get("float32_slope", False) == (name == "keras-torch")
+    assert_all_pass(harness.compare(hard, None, "float64", fw))
+    over_hw = by_id["layernorm-4x5-in2x3x4x5-elementwise_affineFalse"]
+    reason = fw.unsupported(over_hw)
+    assert (reason is not None and "torch.nn.functional.layer_norm" in reason) == (name == "keras-torch")
+    for cid in ("layernorm-3x4x5-in2x3x4x5", "groupnorm-g2-batch-2x6x4x5"):
+        assert "computes float64 in float32" in fw.dtype_reason(by_id[cid], "float64")
+    gelu = fw.dtype_reason(by_id["gelu-tanh-scale5-batch"], "float64")
+    assert (gelu is not None and "jax.nn.gelu" in gelu) == (name == "keras-jax")

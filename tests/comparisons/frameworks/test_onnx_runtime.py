@@ -1,8 +1,8 @@
 """ONNX Runtime at both levels (:mod:`comparisons.frameworks.onnx_runtime`): a subset of the case matrix (every
 layer kind, float32 and float64 where the CPU provider allows, both implementations), its gradient records "not
 applicable", and its limits pinned: each skip reason still holds (the comparison, forced, raises or fails), and
-the CPU provider still has no float64 Conv, AveragePool or GlobalAveragePool (a test fails when it gains one, so the
-pin is revisited).
+the CPU provider still has no float64 Conv, ConvTranspose, AveragePool, GlobalAveragePool, InstanceNormalization,
+Erf or HardSigmoid (a test fails when it gains one, so the pin is revisited).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from comparisons.bench.measure import Unavailable
 from comparisons.bench.shapes import Shape
 from comparisons.frameworks import REGISTRY
 from comparisons.frameworks.onnx_runtime import KINDS
+from comparisons.frameworks.protocol import RunInputs
 from tests.frameworks import framework_or_skip
 
 pytestmark = pytest.mark.onnxruntime
@@ -48,6 +49,12 @@ SUBSET = [  # every layer kind at least once
     "tanh-scale10-batch", "flatten-linear-single", "linear-flat-batch", "cross-entropy-scale10000",
     "ce-idx-N8C5-mean-weight-ign-100", "ce-idx-N3C4d2x3-none", "maxpool-k3-s2-p1-d2-ceil-indices",
     "tutorial-cnn-batch", "vgg-cnn-eval",
+    "convtranspose-c3-f4-k3-s2-p1-op1-d1-g1-single-nobias", "convtranspose-c4-f6-k2x3-s2x3-p1x0-op1x2-d1-g2-batch-bias",
+    "layernorm-3x4x5-in2x3x4x5", "layernorm-6-in3x4x6-biasFalse", "groupnorm-g2-batch-2x6x4x5",
+    "groupnorm-g2-batch-2x4x3x5-affineFalse", "gelu-none-scale5-single", "gelu-tanh-scale5-batch",
+    "hardsigmoid-scale4-batch", "upsample-nearest-scale_factor0.6-batch-2x2x5x7",
+    "upsample-bilinear-acFalse-size3x2-single-2x7x5", "upsample-bilinear-acTrue-scale_factor1.7-batch-2x2x5x6",
+    "upsample-bilinear-acFalse-scale_factor0.6-recompute_scale_factorTrue-batch-2x2x5x7",
 ]
 TRIPLES = [t for t in cases.expand([_by_id()[cid] for cid in SUBSET])]
 
@@ -77,7 +84,7 @@ def test_float64_runs_where_the_provider_has_kernels(ort_framework):
     """Not every float64 case is refused: max pooling, batch norm with a float32-exact eps, the dense layers."""
     allowed = [cid for cid in SUBSET if not harness.skip_reason(ort_framework, _by_id()[cid], "float64")]
     assert {"maxpool-k3x3-s2-p1-single", "linear-flat-batch", "tanh-scale10-batch", "dropout-train-p0.5-batch-2x3x5x4",
-            "ce-idx-N3C4d2x3-none"} <= set(allowed)
+            "ce-idx-N3C4d2x3-none", "gelu-tanh-scale5-batch", "softmax-dim1-2x5x3x4-scale1-batch"} <= set(allowed)
     assert "tutorial-cnn-batch" not in allowed  # its conv has no float64 kernel
 
 
@@ -94,6 +101,14 @@ REFUSED = [  # (case id, dtype): a skip reason of each kind
     ("adaptiveavg-5x7-to-3x4", "float32"), ("adaptivemax-10x10-to-4x6", "float32"),
     ("avgpool-k2x3-s1-p1-divisor5", "float32"), ("conv-same-k3-d2-batch", "float32"),
     ("ce-idx-N6C5-mean-ls1", "float32"), ("ce-prob-N6C5-mean", "float32"),
+    ("convtranspose-c3-f4-k3-s1-p0-op0-d1-g1-batch-bias", "float64"),
+    ("convtranspose-c2-f4-k3-s1-p0-op1-d3-g1-batch-nobias", "float32"),
+    ("layernorm-4x5-in2x3x4x5-eps0.001", "float64"), ("groupnorm-g2-batch-2x6x4x5", "float64"),
+    ("gelu-none-scale1-batch", "float64"), ("hardsigmoid-scale1-batch", "float64"),
+    ("upsample-nearest-scale_factor2.0-batch-2x3x4x5", "float64"),
+    ("upsample-nearest-exact-size7x9-batch-2x2x4x5", "float32"),
+    ("upsample-nearest-scale_factor2.1x1.1-batch-2x2x5x6", "float32"),
+    ("upsample-bilinear-acFalse-scale_factor2.1x1.1-batch-2x2x5x6", "float32"),
 ]
 
 
@@ -104,7 +119,7 @@ def test_each_refusal_still_holds(cid, dtype, ort_framework):
     case = _case(cid)
     assert harness.skip_reason(ort_framework, case, dtype)
     try:
-        records = harness.compare(case, "im2col" if case.spatial else "n/a", dtype, ort_framework)
+        records = harness.compare(case, "im2col" if case.spatial else None, dtype, ort_framework)
     except Exception:  # noqa: BLE001  (the exporter, the runtime or a missing buffer: each is a refusal)
         return
     assert not all(r.passed for r in records if r.applicable), f"{cid} {dtype} now passes: revisit the skip reason"
@@ -124,20 +139,24 @@ def _single_op_model(op: str, dtype: str, shapes, **attributes) -> bytes:
 
 OPS = {"Conv": ([(1, 2, 5, 5), (3, 2, 3, 3)], {}), "AveragePool": ([(1, 2, 5, 5)], {"kernel_shape": [2, 2]}),
        "GlobalAveragePool": ([(1, 2, 5, 5)], {}), "MaxPool": ([(1, 2, 5, 5)], {"kernel_shape": [2, 2]}),
-       "Gemm": ([(2, 3), (3, 4)], {})}
+       "Gemm": ([(2, 3), (3, 4)], {}), "ConvTranspose": ([(1, 2, 5, 5), (2, 3, 3, 3)], {}),
+       "InstanceNormalization": ([(1, 2, 5, 5), (2,), (2,)], {}), "Erf": ([(2, 3)], {}), "HardSigmoid": ([(2, 3)], {}),
+       "LayerNormalization": ([(1, 2, 5, 5), (5,), (5,)], {"axis": -1}), "Tanh": ([(2, 3)], {})}
+HAVE_FLOAT64 = {"MaxPool", "Gemm", "LayerNormalization", "Tanh"}
 
 
 @pytest.mark.parametrize("op", list(OPS))
 def test_float64_kernels_of_the_cpu_provider(op, ort_framework):
-    """Conv, AveragePool and GlobalAveragePool have no float64 kernel (``capability.FLOAT64_MISSING``); MaxPool
-    and Gemm have one. Fails when that changes."""
+    """Conv, ConvTranspose, AveragePool, GlobalAveragePool, InstanceNormalization (GroupNorm), Erf (GELU) and
+    HardSigmoid have no float64 kernel (``capability.FLOAT64_MISSING``); MaxPool, Gemm, LayerNormalization and Tanh
+    (GELU's tanh form) have one. Fails when that changes."""
     import onnxruntime as ort
 
     from comparisons.frameworks.onnx_runtime import capability
 
     shapes, attributes = OPS[op]
     missing = op in capability.FLOAT64_MISSING.values()
-    assert missing == (op != "MaxPool" and op != "Gemm")
+    assert missing == (op not in HAVE_FLOAT64)
     for dtype in ("float32", "float64"):
         feeds = {f"i{k}": np.ones(s, dtype) for k, s in enumerate(shapes)}
         model = _single_op_model(op, dtype, shapes, **attributes)
@@ -168,10 +187,10 @@ def test_entries_share_one_load_with_a_setting():
 def test_a_changed_parameter_is_exported_again(ort_framework):
     """The graph cache is keyed by the values baked in, not only by the case."""
     case = _case("linear-flat-batch")
-    run = harness.run_reference(case, "n/a", "float32")
-    first = ort_framework.run(case, run.params, run.x, "float32", run.dout, None)["forward"]
+    run = harness.run_reference(case, None, "float32")
+    first = ort_framework.run(case, RunInputs(run.params, run.x, "float32", run.dout))["forward"]
     doubled = {k: 2 * v for k, v in run.params.items()}
-    second = ort_framework.run(case, doubled, run.x, "float32", run.dout, None)["forward"]
+    second = ort_framework.run(case, RunInputs(doubled, run.x, "float32", run.dout))["forward"]
     np.testing.assert_allclose(second, 2 * first, rtol=1e-6)
 
 

@@ -1,0 +1,291 @@
+"""Conv2d(impl="im2col") on several threads and its flipped-kernel input gradient: each equals the serial and the
+col2im computation, through copies, pickles and concurrent callers."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+import reference.conv as conv_module
+from reference import Conv2d, max_rel_error, threads
+from reference.conv import Im2colPlan
+
+# A chunk's GEMMs see fewer columns and its weight gradient is summed over the chunks: the threaded results
+# differ from the serial ones by rounding only (float64 ~1e-16 per operation; float32 ~1e-7 over sums of
+# a few hundred terms).
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+OPTIONS = [
+    {"padding": 1},
+    {"padding": 0, "bias": False},
+    {"stride": 2, "padding": 1},
+    {"stride": (1, 2), "padding": 1},
+    {"padding": 2, "dilation": 2},
+    {"padding": 1, "groups": 2},
+    {"padding": 3},  # more padding than the kernel reaches
+    {"padding": ((1, 0), (2, 1)), "padding_mode": "reflect"},
+    {"padding": 1, "padding_mode": "circular", "kernel_size": (3, 2)},
+]
+
+
+@pytest.fixture
+def set_threads():
+    """``set_threads(n)``: the thread setting for this test, restored afterwards."""
+    saved = threads._setting
+    yield threads.set_num_threads
+    threads._setting = saved
+
+
+def _layer(options: dict, dtype=np.float64, impl="im2col") -> Conv2d:
+    options = dict(options)
+    kernel = options.pop("kernel_size", 3)
+    return Conv2d(4, 6, kernel, impl=impl, dtype=dtype, rng=3, **options)
+
+
+def _run(layer: Conv2d, x: np.ndarray, dout: np.ndarray) -> tuple:
+    out = layer.forward(x)
+    dx = layer.backward(dout)
+    return out, dx, {k: v.copy() for k, v in layer.grads.items()}
+
+
+def _assert_close(got: tuple, want: tuple, tol: float) -> None:
+    assert max_rel_error(got[0], want[0]) <= tol, "out"
+    assert max_rel_error(got[1], want[1]) <= tol, "dx"
+    assert got[2].keys() == want[2].keys()
+    for key in want[2]:
+        assert max_rel_error(got[2][key], want[2][key]) <= tol, key
+
+
+def _data(n: int, dtype, seed: int = 0, options: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4, 7, 9)).astype(dtype)
+    dout = rng.standard_normal(_layer(options or {"padding": 1}, dtype).forward(x).shape).astype(dtype)
+    return x, dout
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+@pytest.mark.parametrize(("n", "workers"), [(2, 2), (7, 2), (5, 3)])
+def test_threaded_pass_equals_serial_pass(set_threads, options, dtype, n, workers):
+    x, dout = _data(n, dtype, options=options)
+    set_threads(1)
+    serial = _run(_layer(options, dtype), x, dout)
+    set_threads(workers)
+    layer = _layer(options, dtype)
+    threaded = _run(layer, x, dout)
+    assert len(layer.im2col_plan(x.shape).parts) == workers
+    _assert_close(threaded, serial, TOL[dtype])
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_threaded_pass_on_an_odd_batch_equals_the_loop(set_threads, options):
+    x, dout = _data(7, np.float64, seed=1, options=options)
+    set_threads(2)
+    layer = _layer(options)
+    got = _run(layer, x, dout)
+    batch = layer.im2col_plan(x.shape)
+    assert [s.stop - s.start for s in batch.slices] == [4, 3]
+    assert [plan.x_shape[0] for plan in batch.parts] == [4, 3]
+    _assert_close(got, _run(_layer(options, impl="loop"), x, dout), 1e-12)
+
+
+@pytest.mark.parametrize(("n", "workers", "parts"), [(1, 2, 1), (3, 8, 3), (6, 1, 1)])
+def test_a_batch_is_split_into_at_most_one_chunk_per_image_and_thread(set_threads, n, workers, parts):
+    set_threads(workers)
+    layer = _layer({"padding": 1})
+    x, dout = _data(n, np.float64, seed=2)
+    got = _run(layer, x, dout)
+    assert len(layer.im2col_plan(x.shape).parts) == parts
+    _assert_close(got, _run(_layer({"padding": 1}, impl="loop"), x, dout), 1e-12)
+
+
+def test_one_image_runs_on_the_callers_thread(set_threads, monkeypatch):
+    set_threads(2)
+    layer = _layer({"padding": 1})
+    seen = []
+    original = Im2colPlan.forward
+
+    def forward(self, *args):
+        seen.append(threading.get_ident())
+        return original(self, *args)
+
+    monkeypatch.setattr(Im2colPlan, "forward", forward)
+    layer.forward(np.ones((4, 5, 5)))
+    assert seen == [threading.get_ident()]
+    layer.forward(np.ones((2, 4, 5, 5)))
+    assert seen[1] == threading.get_ident() and seen[2] != threading.get_ident()
+
+
+def test_changing_the_thread_count_rebuilds_the_plan_and_keeps_the_results(set_threads):
+    x, dout = _data(6, np.float64, seed=3)
+    layer = _layer({"padding": 1})
+    set_threads(3)
+    three = _run(layer, x, dout)
+    set_threads(2)
+    two = _run(layer, x, dout)
+    assert len(layer.im2col_plan(x.shape).parts) == 2
+    _assert_close(two, three, 1e-12)
+
+
+# -- the input gradient: flipped kernel against col2im ---------------------------------------------------
+FLIPPED_CASES = [
+    # (x shape, F, kernel, pads, dilation, mode, groups)
+    ((3, 4, 7, 9), 6, (3, 3), ((1, 1), (1, 1)), (1, 1), "zeros", 1),
+    ((2, 4, 7, 9), 6, (3, 3), ((0, 0), (0, 0)), (1, 1), "zeros", 1),
+    ((2, 4, 8, 8), 8, (3, 2), ((2, 1), (0, 1)), (1, 1), "zeros", 2),
+    ((2, 4, 9, 9), 4, (3, 3), ((2, 2), (2, 2)), (2, 2), "zeros", 4),
+    ((2, 2, 6, 7), 3, (3, 3), ((4, 3), (3, 5)), (1, 1), "zeros", 1),  # padding beyond the kernel's reach
+    ((2, 3, 6, 7), 5, (3, 3), ((1, 2), (2, 1)), (1, 1), "reflect", 1),
+    ((2, 3, 6, 7), 5, (2, 3), ((1, 1), (2, 2)), (1, 2), "replicate", 1),
+    ((1, 4, 5, 6), 4, (3, 3), ((2, 2), (1, 1)), (1, 1), "circular", 2),
+]
+
+
+def _plan_pass(method: str, case: tuple, x, w, b, dout) -> tuple:
+    x_shape, f, kernel, pads, dilation, mode, groups = case
+    out_hw = Conv2d(x_shape[1], f, kernel, padding=pads, dilation=dilation, groups=groups,
+                    padding_mode=mode)._output_size(x_shape)
+    plan = Im2colPlan(x_shape, out_hw, kernel, (1, 1), pads, dilation, mode, groups, f, True, np.dtype(np.float64),
+                      method)
+    out = plan.forward(x, w, b)
+    dx, dw, db = plan.backward(dout)
+    return out, dx, {"weight": dw.copy(), "bias": db.copy()}
+
+
+@pytest.mark.parametrize("case", FLIPPED_CASES, ids=str)
+def test_flipped_kernel_input_gradient_equals_col2im(case):
+    x_shape, f, kernel, pads, dilation, mode, groups = case
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((f, x_shape[1] // groups, *kernel))
+    b = rng.standard_normal(f)
+    probe = Conv2d(x_shape[1], f, kernel, padding=pads, dilation=dilation, groups=groups, padding_mode=mode)
+    dout = rng.standard_normal(probe.forward(x).shape)
+    flipped, col2im = (_plan_pass(m, case, x, w, b, dout) for m in ("flipped", "col2im"))
+    _assert_close(flipped, col2im, 1e-12)
+    assert not np.array_equal(flipped[1], np.zeros_like(flipped[1]))
+
+
+@pytest.mark.parametrize("options", [o for o in OPTIONS if "stride" not in o], ids=str)
+def test_layer_with_col2im_forced_equals_the_default_layer(options, monkeypatch):
+    x, dout = _data(3, np.float64, seed=5, options=options)
+    default = _run(_layer(options), x, dout)
+    monkeypatch.setattr(conv_module, "input_grad_method", lambda stride, c, f: "col2im")
+    layer = _layer(options)
+    forced = _run(layer, x, dout)
+    assert {plan.input_grad_method for plan in layer.im2col_plan(x.shape).parts} == {"col2im"}
+    _assert_close(forced, default, 1e-12)
+
+
+@pytest.mark.parametrize(("stride", "c", "f", "method"), [((1, 1), 16, 32, "flipped"), ((1, 1), 64, 64, "flipped"),
+                                                           ((1, 1), 1, 8, "col2im"), ((2, 2), 16, 16, "col2im"),
+                                                           ((1, 2), 16, 16, "col2im")])
+def test_the_flipped_kernel_serves_stride_one_up_to_twice_the_input_channels(stride, c, f, method):
+    assert conv_module.input_grad_method(stride, c, f) == method
+
+
+def test_flipped_input_gradient_refuses_a_stride():
+    with pytest.raises(ValueError, match=r"Im2colPlan: input_grad='flipped' needs stride 1, got stride=\(2, 2\)"):
+        Im2colPlan((1, 1, 5, 5), (2, 2), (3, 3), (2, 2), ((0, 0), (0, 0)), (1, 1), "zeros", 1, 1, True,
+                   np.dtype(np.float64), "flipped")
+    with pytest.raises(ValueError, match="input_grad"):
+        Im2colPlan((1, 1, 5, 5), (3, 3), (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), "zeros", 1, 1, True,
+                   np.dtype(np.float64), "direct")
+
+
+# -- copies, pickles and concurrent callers --------------------------------------------------------------
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda layer: pickle.loads(pickle.dumps(layer))],
+                         ids=["deepcopy", "pickle"])
+@pytest.mark.parametrize("options", [{"padding": 1}, {"stride": 2, "padding": 1}], ids=str)
+def test_copy_of_a_used_threaded_layer_computes_like_the_original(set_threads, clone, options):
+    set_threads(2)
+    x, dout = _data(5, np.float64, seed=6, options=options)
+    layer = _layer(options)
+    _run(layer, x, dout)
+    x2 = np.random.default_rng(7).standard_normal(x.shape)
+    layer.forward(x2)  # the copy must differentiate this forward, not the first
+    twin = clone(layer)
+    dx_twin, dx = twin.backward(dout), layer.backward(dout)
+    assert np.array_equal(dx_twin, dx)
+    for key in layer.grads:
+        assert np.array_equal(twin.grads[key], layer.grads[key]), key
+    ours, theirs = layer.im2col_plan(x.shape), twin.im2col_plan(x.shape)
+    assert len(theirs.parts) == 2
+    for a, b in zip(ours.parts, theirs.parts, strict=True):
+        assert not np.shares_memory(a.cols, b.cols) and not np.shares_memory(a.xp, b.xp)
+    got, want = _run(twin, x, dout), _run(layer, x, dout)
+    _assert_close(got, want, 0.0)
+
+
+def test_concurrent_forwards_on_one_threaded_instance_each_get_their_own_output(set_threads):
+    set_threads(2)
+    layer = _layer({"padding": 1})
+    rng = np.random.default_rng(8)
+    inputs = [rng.standard_normal((5, 4, 7, 9)) for _ in range(6)]
+    set_threads(1)
+    expected = [_layer({"padding": 1}).forward(x) for x in inputs]
+    set_threads(2)
+    results: dict[int, list] = {k: [] for k in range(len(inputs))}
+    barrier = threading.Barrier(len(inputs), timeout=60)
+
+    def infer(k):
+        barrier.wait()
+        for _ in range(5):
+            results[k].append(layer.forward(inputs[k]))
+
+    callers = [threading.Thread(target=infer, args=(k,)) for k in range(len(inputs))]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(120)
+    for k, outs in results.items():
+        assert len(outs) == 5
+        for out in outs:
+            assert max_rel_error(out, expected[k]) <= 1e-12
+
+
+def test_threads_training_their_own_copies_at_once_each_get_their_gradients(set_threads):
+    set_threads(2)
+    layer = _layer({"padding": 1, "groups": 2})
+    rng = np.random.default_rng(9)
+    batches = [(rng.standard_normal((4, 4, 7, 9)), rng.standard_normal((4, 6, 7, 9))) for _ in range(4)]
+    copies = [copy.deepcopy(layer) for _ in batches]
+    expected = [_run(_layer({"padding": 1, "groups": 2}, impl="loop"), x, d) for x, d in batches]
+    found: dict[int, tuple] = {}
+    barrier = threading.Barrier(len(batches), timeout=60)
+
+    def train(k):
+        barrier.wait()
+        for _ in range(3):
+            found[k] = _run(copies[k], *batches[k])
+
+    callers = [threading.Thread(target=train, args=(k,)) for k in range(len(batches))]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(120)
+    for k in range(len(batches)):
+        _assert_close(found[k], expected[k], 1e-12)
+
+
+def test_backward_from_another_thread_than_the_forward_still_raises(set_threads):
+    set_threads(2)
+    layer = _layer({"padding": 1})
+    x, dout = _data(4, np.float64, seed=10)
+    layer.forward(x)
+    errors = []
+
+    def backward():
+        try:
+            layer.backward(dout)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    caller = threading.Thread(target=backward)
+    caller.start()
+    caller.join(60)
+    assert len(errors) == 1 and "Conv2d.backward: called in thread" in errors[0]
