@@ -1,7 +1,7 @@
 """The case matrix: one definition, used by pytest and by ``cnnref verify``.
 
 A :class:`Case` is a small model (a chain of :class:`LayerSpec`, optionally ending in
-softmax cross-entropy) and an input shape. The harness builds it once in the
+softmax cross-entropy or a binary cross-entropy) and an input shape. The harness builds it once in the
 reference and once in each framework, with the same parameters, and compares.
 """
 
@@ -22,6 +22,7 @@ IMPLS = ("loop", "im2col")
 # class indices drawn uniformly, no options.
 PLAIN_CROSS_ENTROPY = cases_options.CrossEntropyOption("plain", scores_shape=())
 DTYPES = ("float64", "float32")
+LOSS_OPTIONS = (cases_options.CrossEntropyOption, cases_options.BinaryCrossEntropyOption)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,10 @@ class Case:
 
     ``family``: the layer the case is about, as ``cnnref verify --layer`` takes it (``"Conv2d"``); ``variant``: which
     of its variants, if any (``"grouped"``): together the records' ``layer`` (``"Conv2d(grouped)"``).
-    ``loss``: the softmax cross-entropy ending the model (:data:`PLAIN_CROSS_ENTROPY`, or options), or None.
+    ``loss``: the loss ending the model, or None: softmax cross-entropy (:data:`PLAIN_CROSS_ENTROPY`, or a
+    :class:`~.cases_options.CrossEntropyOption`), or a binary cross-entropy
+    (:class:`~.cases_options.BinaryCrossEntropyOption`; on probabilities the model has no layers: its input, drawn
+    as probabilities by ``cases_options.bce_probabilities``, is what the loss reads).
     Tags: ``"single"`` (the input is one ``(C, H, W)`` image), ``"eval"`` (the model runs in
     evaluation mode: batch norm uses its running statistics, dropout is the identity).
     """
@@ -55,7 +59,7 @@ class Case:
     id: str
     specs: tuple[LayerSpec, ...]
     input_shape: tuple[int, ...]
-    loss: cases_options.CrossEntropyOption | None = None
+    loss: cases_options.CrossEntropyOption | cases_options.BinaryCrossEntropyOption | None = None
     scale: float = 1.0
     seed: int = 0
     tags: frozenset = field(default_factory=frozenset)
@@ -64,8 +68,12 @@ class Case:
     def __post_init__(self) -> None:
         if "(" in self.family:
             raise ValueError(f"Case: family {self.family!r} holds a variant; pass variant= instead")
-        if self.loss is not None and not isinstance(self.loss, cases_options.CrossEntropyOption):
-            raise TypeError(f"Case: loss must be a CrossEntropyOption or None, got {self.loss!r}")
+        if self.loss is not None and not isinstance(self.loss, LOSS_OPTIONS):
+            raise TypeError(f"Case: loss must be a CrossEntropyOption, a BinaryCrossEntropyOption or None, got "
+                            f"{self.loss!r}")
+        if self.binary_loss is not None and not self.binary_loss.logits and self.specs:
+            raise ValueError(f"Case {self.id!r}: a binary cross-entropy on probabilities reads the input itself (drawn "
+                             f"as probabilities), so the model has no layers; got {len(self.specs)}")
 
     @property
     def layer(self) -> str:
@@ -84,8 +92,16 @@ class Case:
 
     @property
     def loss_option(self) -> cases_options.CrossEntropyOption | None:
-        """The cross-entropy options; None for the plain mean over class indices and for no loss."""
-        return None if self.loss is None or self.loss is PLAIN_CROSS_ENTROPY else self.loss
+        """The softmax cross-entropy options; None for the plain mean over class indices, a binary cross-entropy and
+        no loss."""
+        if self.loss is None or self.loss is PLAIN_CROSS_ENTROPY or self.binary_loss is not None:
+            return None
+        return self.loss
+
+    @property
+    def binary_loss(self) -> cases_options.BinaryCrossEntropyOption | None:
+        """The binary cross-entropy ending the model, or None."""
+        return self.loss if isinstance(self.loss, cases_options.BinaryCrossEntropyOption) else None
 
     @property
     def spatial(self) -> bool:
@@ -100,7 +116,9 @@ class Case:
     @property
     def config(self) -> str:
         parts = [f"{s.kind}({', '.join(f'{k}={v}' for k, v in s.args)})" for s in self.specs]
-        if self.loss:
+        if self.binary_loss is not None:
+            parts.append(f"{self.binary_loss.function}({self.binary_loss.describe()})")
+        elif self.loss:
             option = self.loss_option
             parts.append("softmax_cross_entropy" + (f"({option.describe()})" if option else ""))
         text = " -> ".join(parts)
@@ -509,6 +527,16 @@ def loss_option_cases() -> list[Case]:
             for n, opt in enumerate(cases_options.CROSS_ENTROPY_OPTIONS)]
 
 
+def binary_loss_cases() -> list[Case]:
+    """``binary_cross_entropy`` (variant ``probabilities``: an empty model, its input the probabilities) and
+    ``binary_cross_entropy_with_logits`` (variant ``logits``: an empty model on ``scale * standard_normal``
+    logits): the configurations of :mod:`comparisons.cases_options`, targets drawn by
+    ``cases_options.bce_targets``."""
+    return [Case("BinaryCrossEntropy", opt.id, (), opt.scores_shape, loss=opt, scale=opt.scale, seed=1400 + n,
+                 variant="logits" if opt.logits else "probabilities")
+            for n, opt in enumerate(cases_options.BINARY_CROSS_ENTROPY_OPTIONS)]
+
+
 def option_cases() -> list[Case]:
     """Every option case (cross-entropy, pooling, adaptive and global pooling options)."""
     return conv_padding_cases() + conv_padding_mode_cases() + pool_option_cases() + loss_option_cases()
@@ -518,7 +546,8 @@ def all_cases() -> list[Case]:
     return (conv_cases() + group_conv_cases() + pool_cases() + dense_cases() + loss_cases() + tutorial_cases()
             + batchnorm_cases()
             + dropout_cases() + activation_cases() + global_pool_cases() + vgg_cases() + option_cases()
-            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases() + upsample_cases())
+            + conv_transpose_cases() + sample_norm_cases() + more_activation_cases() + upsample_cases()
+            + binary_loss_cases())
 
 
 def expand(cases: list[Case]) -> list[tuple[Case, str, str]]:

@@ -1,4 +1,5 @@
-"""The option configurations (cross-entropy options, pooling options, adaptive and global pooling).
+"""The option configurations (cross-entropy and binary cross-entropy options, pooling options, adaptive and global
+pooling).
 
 Data only, plus the seeded arrays each configuration runs on. The shared case matrix
 (``cases.py``) turns them into cases; the reference tests and the tie-rule tests read them
@@ -95,6 +96,130 @@ CROSS_ENTROPY_OPTIONS: list[CrossEntropyOption] = [
     _CE("ce-prob-N3C4d2x3-none-weight-ls0.3", (3, 4, 2, 3), target="prob", weight=True, reduction="none",
         label_smoothing=0.3, seed=17),
     _CE("ce-prob-N6C10-mean-ls0.1-scale1e4", (6, 10), target="prob", label_smoothing=0.1, scale=1e4, seed=18),
+]
+
+
+REDUCTIONS = ("mean", "sum", "none")
+BINARY_TARGETS = ("binary", "soft")
+EDGE_PAIRS = ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))  # (probability, target) planted first under edges
+
+
+@dataclass(frozen=True)
+class BinaryCrossEntropyOption:
+    """One ``binary_cross_entropy`` (``logits=False``: the input is probabilities) or
+    ``binary_cross_entropy_with_logits`` (``logits=True``) configuration, on an input of ``scores_shape``
+    ``(N, C)`` or ``(N, C, H, W)``.
+
+    - ``weight``: a weight per class, shaped ``(C, 1, ...)`` to broadcast over the input (PyTorch's ``weight``);
+      ``pos_weight`` (logits only): a weight per class on the positive term, same shape.
+    - ``targets``: ``"binary"`` (exactly 0.0 and 1.0) or ``"soft"`` (uniform in ``[0, 1]``).
+    - ``edges``: probabilities of exactly 0 and 1 (``logits=False``: every probability is 0.0 or 1.0, the
+      first four positions paired with targets as :data:`EDGE_PAIRS`; soft targets get those four 0/1 targets
+      too, and with ``logits=True`` only those). The large logits of a high ``scale`` are the logits' edge:
+      sigmoid rounds them to exactly 0.0 and 1.0 in float32 (and to 1.0 in float64).
+    - ``scale``: logits are ``scale * standard_normal``; probabilities without edges are ``uniform(0, 1)``.
+    - ``clip_epsilon``: the reference's switch to Keras' clipping of the probabilities (``None``: PyTorch's clamp
+      of the logs at -100); set by a framework's ``reference_case``, never in a configuration.
+    """
+
+    id: str
+    scores_shape: tuple[int, ...]
+    logits: bool
+    weight: bool = False
+    pos_weight: bool = False
+    reduction: str = "mean"
+    targets: str = "binary"
+    edges: bool = False
+    scale: float = 1.0
+    seed: int = 0
+    clip_epsilon: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"BinaryCrossEntropyOption {self.id!r}"
+        if len(self.scores_shape) not in (2, 4):
+            raise ValueError(f"{where}: scores_shape must be (N, C) or (N, C, H, W), got {self.scores_shape}")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"{where}: reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
+        if self.targets not in BINARY_TARGETS:
+            raise ValueError(f"{where}: targets must be one of {BINARY_TARGETS}, got {self.targets!r}")
+        if self.pos_weight and not self.logits:
+            raise ValueError(f"{where}: pos_weight needs logits=True (binary_cross_entropy has no pos_weight)")
+        if self.clip_epsilon is not None and self.logits:
+            raise ValueError(f"{where}: clip_epsilon applies to probabilities only (logits=False)")
+        if self.edges and not self.logits and int(np.prod(self.scores_shape)) < len(EDGE_PAIRS):
+            raise ValueError(f"{where}: edges need at least {len(EDGE_PAIRS)} positions, got {self.scores_shape}")
+
+    @property
+    def function(self) -> str:
+        """The reference's (and ``torch.nn.functional``'s) name of the loss."""
+        return "binary_cross_entropy_with_logits" if self.logits else "binary_cross_entropy"
+
+    def kwargs(self, weight, pos_weight) -> dict:
+        """Keyword arguments shared by the reference's function and PyTorch's (``clip_epsilon`` not included)."""
+        return {"weight": weight, "reduction": self.reduction, **({"pos_weight": pos_weight} if self.logits else {})}
+
+    def describe(self) -> str:
+        """The options as the function's keywords, for a case's config."""
+        text = f"targets={self.targets}, edges={self.edges}, weight={self.weight}"
+        text += f", pos_weight={self.pos_weight}" if self.logits else ""
+        text += f", reduction={self.reduction!r}"
+        return text + (f", clip_epsilon={self.clip_epsilon:g}" if self.clip_epsilon is not None else "")
+
+
+def bce_probabilities(opt: BinaryCrossEntropyOption, shape: tuple[int, ...], dtype: str,
+                      rng: np.random.Generator) -> np.ndarray:
+    """The input of a probabilities configuration (``opt.logits`` False), shaped ``shape``: ``uniform(0, 1)``, or
+    under ``edges`` every value 0.0 or 1.0, the first four as :data:`EDGE_PAIRS`."""
+    if not opt.edges:
+        return rng.uniform(0.0, 1.0, shape).astype(dtype)
+    p = rng.integers(0, 2, shape).astype(dtype)
+    p.flat[:len(EDGE_PAIRS)] = [pair[0] for pair in EDGE_PAIRS]
+    return p
+
+
+def bce_targets(opt: BinaryCrossEntropyOption, shape: tuple[int, ...], dtype: str, rng: np.random.Generator):
+    """``(target, weight, pos_weight, dloss)`` for an input of ``shape`` ``(N, C, ...)``, drawn from ``rng``:
+    targets of ``shape`` (binary, or soft with the edge targets of :data:`EDGE_PAIRS` first under ``edges``),
+    per-class weights ``(C, 1, ...)`` or None, and ``dloss`` a float for mean/sum, an array of ``shape`` for
+    none."""
+    if opt.targets == "binary":
+        target = rng.integers(0, 2, shape).astype(dtype)
+    else:
+        target = rng.uniform(0.0, 1.0, shape).astype(dtype)
+    if opt.edges:
+        target.flat[:len(EDGE_PAIRS)] = [pair[1] for pair in EDGE_PAIRS]
+    per_class = (shape[1],) + (1,) * (len(shape) - 2)
+    weight = rng.uniform(0.2, 2.0, per_class).astype(dtype) if opt.weight else None
+    pos_weight = rng.uniform(0.5, 3.0, per_class).astype(dtype) if opt.pos_weight else None
+    dloss = rng.standard_normal(shape).astype(dtype) if opt.reduction == "none" else float(rng.uniform(0.5, 2))
+    return target, weight, pos_weight, dloss
+
+
+_BCE = BinaryCrossEntropyOption
+BINARY_CROSS_ENTROPY_OPTIONS: list[BinaryCrossEntropyOption] = [
+    _BCE("bce-logits-N6C5-mean", (6, 5), logits=True),
+    _BCE("bce-logits-N6C5-sum-weight-soft", (6, 5), logits=True, weight=True, reduction="sum", targets="soft",
+         seed=1),
+    _BCE("bce-logits-N6C5-none-weight-posweight", (6, 5), logits=True, weight=True, pos_weight=True,
+         reduction="none", seed=2),
+    _BCE("bce-logits-N6C5-mean-posweight-soft-edges", (6, 5), logits=True, pos_weight=True, targets="soft",
+         edges=True, seed=3),
+    _BCE("bce-logits-N3C4H2W3-mean-weight-posweight", (3, 4, 2, 3), logits=True, weight=True, pos_weight=True,
+         seed=4),
+    _BCE("bce-logits-N3C4H2W3-none-soft-edges", (3, 4, 2, 3), logits=True, reduction="none", targets="soft",
+         edges=True, seed=5),
+    _BCE("bce-logits-N6C5-mean-scale40", (6, 5), logits=True, scale=40.0, seed=6),
+    _BCE("bce-logits-N6C5-sum-weight-soft-edges-scale800", (6, 5), logits=True, weight=True, reduction="sum",
+         targets="soft", edges=True, scale=800.0, seed=7),
+    _BCE("bce-probs-N6C5-mean", (6, 5), logits=False, seed=8),
+    _BCE("bce-probs-N6C5-sum-weight-soft", (6, 5), logits=False, weight=True, reduction="sum", targets="soft",
+         seed=9),
+    _BCE("bce-probs-N6C5-none-edges", (6, 5), logits=False, reduction="none", edges=True, seed=10),
+    _BCE("bce-probs-N6C5-mean-weight-edges", (6, 5), logits=False, weight=True, edges=True, seed=11),
+    _BCE("bce-probs-N3C4H2W3-mean-soft-edges", (3, 4, 2, 3), logits=False, targets="soft", edges=True, seed=12),
+    _BCE("bce-probs-N3C4H2W3-none-weight-soft", (3, 4, 2, 3), logits=False, weight=True, reduction="none",
+         targets="soft", seed=13),
+    _BCE("bce-probs-N3C4H2W3-sum-edges", (3, 4, 2, 3), logits=False, reduction="sum", edges=True, seed=14),
 ]
 
 

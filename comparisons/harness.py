@@ -29,7 +29,7 @@ import numpy as np
 import reference as ref
 
 from .cases import Case, build_reference
-from .cases_options import ce_targets
+from .cases_options import BinaryCrossEntropyOption, bce_probabilities, bce_targets, ce_targets
 from .frameworks.protocol import Framework, RunInputs
 from .kinds import reduction_length
 
@@ -86,6 +86,8 @@ def run_reference(case: Case, impl: str | None, dtype: str) -> ReferenceRun:
     rng = np.random.default_rng(10_000 + case.seed)
     # drawn in float64 and rounded once, so every party sees the same values
     x = (rng.standard_normal(case.input_shape) * case.scale).astype(dtype)
+    if case.binary_loss is not None and not case.binary_loss.logits:  # the probabilities the loss reads
+        x = bce_probabilities(case.binary_loss, case.input_shape, dtype, rng)
     h, reduction, indices = x, 0, {}
     for i, layer in enumerate(model.layers):
         out = layer.forward(h)
@@ -95,7 +97,12 @@ def run_reference(case: Case, impl: str | None, dtype: str) -> ReferenceRun:
         h = out
     results = {"forward": h, **indices}
     dout = labels = loss_args = None
-    if case.loss_option is not None:
+    if case.binary_loss is not None:
+        option = case.binary_loss
+        labels, weight, pos_weight, dloss = bce_targets(option, h.shape, dtype, rng)
+        loss_args = {"weight": weight, "pos_weight": pos_weight, "dloss": dloss}
+        loss, grad = _binary_cross_entropy(option, h, labels, loss_args)
+    elif case.loss_option is not None:
         option = case.loss_option
         labels, weight, dloss = ce_targets(option, h.shape, dtype, rng)
         loss, grad = ref.softmax_cross_entropy(h, labels, **option.kwargs(weight), dloss=dloss)
@@ -103,7 +110,10 @@ def run_reference(case: Case, impl: str | None, dtype: str) -> ReferenceRun:
     elif case.loss:
         labels = rng.integers(0, h.shape[1], h.shape[0])
         loss, grad = ref.softmax_cross_entropy(h, labels)
-    if case.loss:
+    if case.binary_loss is not None:
+        results["loss"] = np.asarray(loss)
+        reduction += h.size  # the reduction's elements (each element's loss a few operations: within max(4, K))
+    elif case.loss:
         results["loss"] = np.asarray(loss)
         reduction += h.shape[1] + h.size // h.shape[1]  # the softmax's C terms, then the reduction's positions
     else:
@@ -117,9 +127,14 @@ def run_reference(case: Case, impl: str | None, dtype: str) -> ReferenceRun:
     masks = {i: layer.mask for i, layer in enumerate(model.layers)
              if isinstance(layer, ref.Dropout) and not case.eval_mode}
     params = {key: np.array(value) for key, value in model.params.items()}
-    grad_terms = np.abs(grad) + (_loss_gradient_terms(case, labels, loss_args) if case.loss else 0.0)
+    if case.binary_loss is not None:
+        grad_terms = np.abs(grad) + _binary_gradient_terms(case.binary_loss, h, labels, loss_args)
+    else:
+        grad_terms = np.abs(grad) + (_loss_gradient_terms(case, labels, loss_args) if case.loss else 0.0)
     magnitudes = _magnitudes(case, impl, dtype, params, buffers, masks, x, grad_terms)
-    if case.loss:  # logsumexp(scores) - score[y]: terms of the size of the scores themselves
+    if case.binary_loss is not None:
+        magnitudes["loss"] = _binary_loss_magnitude(case.binary_loss, h, results["loss"], loss_args)
+    elif case.loss:  # logsumexp(scores) - score[y]: terms of the size of the scores themselves
         magnitudes["loss"] = float(np.max(np.abs(results["loss"]), initial=0.0) + np.max(np.abs(h)))
     return ReferenceRun(params, buffers, masks, x, dout, labels, results, max(reduction, 1), magnitudes, loss_args)
 
@@ -142,6 +157,57 @@ def _loss_gradient_terms(case: Case, labels: np.ndarray, loss_args: dict | None)
         counted = labels != (-100 if option is None or option.ignore is None else option.ignore)
         denominator = float(weight[labels[counted]].sum()) if weight is not None else int(counted.sum())
     return upstream * w_max / denominator if denominator else 0.0
+
+
+def _binary_cross_entropy(option: BinaryCrossEntropyOption, h: np.ndarray, target: np.ndarray, loss_args: dict):
+    """``(loss, dinput)`` of the reference's binary cross-entropy of ``option`` (its ``clip_epsilon`` included)."""
+    kwargs = option.kwargs(loss_args["weight"], loss_args["pos_weight"])
+    if option.logits:
+        return ref.binary_cross_entropy_with_logits(h, target, **kwargs, dloss=loss_args["dloss"])
+    return ref.binary_cross_entropy(h, target, **kwargs, dloss=loss_args["dloss"], clip_epsilon=option.clip_epsilon)
+
+
+def _upstream_per_element(option: BinaryCrossEntropyOption, h: np.ndarray, dloss) -> np.ndarray | float:
+    """``|dloss|`` per element of the input, over the element count for the mean."""
+    upstream = np.abs(np.asarray(dloss, dtype=np.float64))
+    return upstream / h.size if option.reduction == "mean" else upstream
+
+
+def _binary_gradient_terms(option: BinaryCrossEntropyOption, h: np.ndarray, target: np.ndarray,
+                           loss_args: dict) -> np.ndarray:
+    """Per element, the terms behind the binary cross-entropy's gradient, times the weight and the upstream
+    gradient: on logits ``(1 + (c - 1) t) sigmoid(x) - c t``, terms ``(1 + (c - 1) t) sigmoid(x) + c t``
+    (``c`` the pos_weight, 1 without); on probabilities ``(p - t) / max(p (1 - p), 1e-12)``, terms ``(p + t) /
+    max(p (1 - p), 1e-12)`` (0 where Keras' clip makes the gradient 0). Where the terms cancel (a confident right
+    prediction) the gradient is rounding noise of their size, the scale its error is measured against."""
+    x, t = h.astype(np.float64), target.astype(np.float64)
+    weight, pos_weight = loss_args["weight"], loss_args["pos_weight"]
+    if option.logits:
+        c = 1.0 if pos_weight is None else np.abs(pos_weight.astype(np.float64))
+        terms = (1 + np.abs(c - 1) * t) * np.exp(ref.binary_losses.log_sigmoid(x)) + c * t
+    else:
+        terms = (x + t) / np.maximum(x * (1 - x), ref.binary_losses.GRAD_EPSILON)
+        if option.clip_epsilon is not None:
+            terms = np.where((x >= option.clip_epsilon) & (x <= 1 - option.clip_epsilon), terms, 0.0)
+    w = 1.0 if weight is None else np.abs(weight.astype(np.float64))
+    return terms * w * _upstream_per_element(option, h, loss_args["dloss"])
+
+
+def _binary_loss_magnitude(option: BinaryCrossEntropyOption, h: np.ndarray, loss: np.ndarray,
+                           loss_args: dict) -> float:
+    """The scale of the binary cross-entropy's terms: on probabilities every term is non-negative, so the loss's
+    own size (``max |loss|``); on logits ``(1 - t) x - (1 + (c - 1) t) log_sigmoid(x)`` cancels terms of the size of
+    the logits (a large negative ``x`` with ``t = 0``), so also ``|x|`` times the weight and ``max(1, c)``, reduced
+    as the loss is (mean, sum, or the largest element for none)."""
+    found = float(np.max(np.abs(loss), initial=0.0))
+    if not option.logits:
+        return found
+    weight, pos_weight = loss_args["weight"], loss_args["pos_weight"]
+    w = 1.0 if weight is None else np.abs(weight.astype(np.float64))
+    c = 1.0 if pos_weight is None else np.maximum(1.0, np.abs(pos_weight.astype(np.float64)))
+    terms = np.abs(h.astype(np.float64)) * w * c
+    reduce = {"mean": np.mean, "sum": np.sum, "none": np.max}[option.reduction]
+    return found + float(reduce(terms)) if terms.size else found
 
 
 def _backward(model: ref.Sequential, grad: np.ndarray) -> np.ndarray:

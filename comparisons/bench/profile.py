@@ -115,10 +115,7 @@ def training_steps(threads: int, rounds: int = 5, min_sample_s: float = 0.03, se
                 framework = frameworks.load(impl)
             except frameworks.FrameworkUnavailable:
                 continue
-            if impl == "torch":
-                import torch
-
-                torch.set_num_threads(threads)
+            framework.set_threads(threads)
             trainer = framework.trainer(case, params, "float32", "adam", 1e-3)
         steps[impl] = functools.partial(trainer.step, x, y)
     samples = time_steps(steps, rounds, min_sample_s)

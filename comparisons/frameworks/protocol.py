@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
@@ -27,7 +28,9 @@ class RunInputs:
     - ``dout``: the gradient of the output when the case has no loss, else None; ``labels``: the loss's targets
       when it has one (class indices ``(N, ...)`` or probabilities ``(N, C, ...)``), else None.
     - ``masks``: ``{layer index: mask}`` of each dropout layer in training mode (the reference's draw).
-    - ``loss_args``: the loss's ``weight`` (class weights or None) and ``dloss`` (its upstream gradient).
+    - ``loss_args``: the loss's ``weight`` (class weights or None), ``pos_weight`` (a binary cross-entropy's, or
+      None) and ``dloss`` (its upstream gradient); a binary cross-entropy's ``labels`` are float targets shaped
+      like ``x``.
     """
 
     params: dict[str, np.ndarray]
@@ -76,6 +79,9 @@ class Framework:
       without float64 kernels for a layer), or None.
     - ``bench_step(layer, shape, dtype, threads, seed) -> step``: a zero-argument forward + backward of the
       benchmarked layer (``comparisons.bench``), or :class:`comparisons.bench.measure.Unavailable`.
+    - ``set_threads(threads)``: the framework's own thread count in this process, for what is timed outside
+      ``bench_step`` (a training step); nothing where the framework has no such setting.
+    - ``port``: the module reading and building this framework's models for :mod:`comparisons.port`, or None.
     """
 
     name: str
@@ -90,3 +96,5 @@ class Framework:
     gradients: bool = True
     dtype_reason: Callable = lambda case, dtype: None
     kinds: frozenset | None = None
+    set_threads: Callable = lambda threads: None
+    port: ModuleType | None = None

@@ -19,19 +19,18 @@ __all__ = ["ComparisonReport", "PortLayer", "Row", "compare_models", "framework_
            "keras_to_torch", "reference_to_keras", "reference_to_torch", "torch_to_keras", "torch_to_reference"]
 
 
+# the package a model's class comes from -> the registry entry whose ``port`` module reads and builds it
+PORTABLE = {"torch": "torch", "keras": "keras"}
+
+
 def framework_port(name: str):
     """The ``port`` module of framework ``name`` (``"torch"`` or ``"keras"``), the framework loaded with this
     process's settings."""
     from comparisons import frameworks
 
-    if name not in ("torch", "keras"):
-        raise ValueError(f"framework_port: name must be 'torch' or 'keras', got {name!r}")
-    frameworks.load(name)
-    if name == "torch":
-        from comparisons.frameworks.pytorch import port
-    else:
-        from comparisons.frameworks.keras3 import port
-    return port
+    if name not in PORTABLE.values():
+        raise ValueError(f"framework_port: name must be one of {sorted(PORTABLE.values())}, got {name!r}")
+    return frameworks.load(name).port
 
 
 def _torch():

@@ -120,15 +120,11 @@ def side(model):
     """``(framework name, its port module)`` for a model of PyTorch, Keras or the reference."""
     if isinstance(model, ref.Layer):
         return "reference", reference_models
+    from . import PORTABLE, framework_port
+
     package = type(model).__module__.split(".")[0]
-    if package == "torch":
-        from comparisons.frameworks.pytorch import port
-
-        return "torch", port
-    if package == "keras":
-        from comparisons.frameworks.keras3 import port
-
-        return "keras", port
+    if package in PORTABLE:
+        return PORTABLE[package], framework_port(PORTABLE[package])
     raise ValueError(f"compare_models: a model must be a torch nn.Sequential, a keras.Sequential or a reference "
                      f"Sequential, got {type(model).__module__}.{type(model).__name__}")
 

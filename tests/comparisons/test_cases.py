@@ -63,7 +63,8 @@ def test_a_family_holding_a_variant_is_refused():
 
 
 def test_loss_is_a_cross_entropy_option_or_none():
-    with pytest.raises(TypeError, match="loss must be a CrossEntropyOption or None, got True"):
+    with pytest.raises(TypeError, match="loss must be a CrossEntropyOption, a BinaryCrossEntropyOption or None, "
+                                       "got True"):
         cases.Case("CrossEntropy", "x", (), (2, 3), loss=True)
     plain = next(c for c in ALL_CASES if c.id == "cross-entropy-scale1")
     options = next(c for c in ALL_CASES if c.variant == "options" and c.family == "CrossEntropy")
@@ -71,3 +72,21 @@ def test_loss_is_a_cross_entropy_option_or_none():
     assert options.loss_option is options.loss
     assert "softmax_cross_entropy(target=" in options.config and plain.config.startswith("softmax_cross_entropy;")
     assert cases.conv_cases()[0].loss is None
+
+
+def test_binary_loss_cases_hold_their_option_apart_from_the_cross_entropy():
+    logits = next(c for c in ALL_CASES if c.id == "bce-logits-N6C5-none-weight-posweight")
+    probs = next(c for c in ALL_CASES if c.id == "bce-probs-N6C5-none-edges")
+    assert logits.binary_loss is logits.loss and logits.loss_option is None
+    assert (logits.layer, probs.layer) == ("BinaryCrossEntropy(logits)", "BinaryCrossEntropy(probabilities)")
+    assert logits.config.startswith("binary_cross_entropy_with_logits(targets=binary, edges=False, weight=True, "
+                                    "pos_weight=True, reduction='none'); input (6, 5)")
+    assert probs.config.startswith("binary_cross_entropy(targets=binary, edges=True, weight=False, reduction='none')")
+    assert cases.loss_cases()[0].binary_loss is None and cases.conv_cases()[0].binary_loss is None
+    assert (logits.impls, probs.impls) == ((None,), (None,))
+
+
+def test_a_binary_cross_entropy_on_probabilities_reads_the_input_itself():
+    option = next(c for c in ALL_CASES if c.id == "bce-probs-N6C5-mean").loss
+    with pytest.raises(ValueError, match="on probabilities reads the input itself .* no layers; got 1"):
+        cases.Case("BinaryCrossEntropy", "x", (cases.spec("sigmoid"),), (6, 5), loss=option)

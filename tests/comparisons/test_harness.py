@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import reference as ref
 from comparisons import cases, harness
 
 TRIPLES = cases.expand(cases.all_cases())
@@ -64,3 +65,33 @@ def test_quantity_names_drop_the_layer_index_of_one_layer_cases():
     assert harness.quantity_name("0.weight", one) == "weight"
     assert harness.quantity_name("forward", one) == "forward"
     assert harness.quantity_name("4.weight", chain) == "4.weight"
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+@pytest.mark.parametrize("case", cases.binary_loss_cases(), ids=lambda c: c.id)
+def test_binary_loss_runs_are_the_reference_functions_on_what_is_fed(case, dtype):
+    """The reference run of a binary cross-entropy case is the reference function on the input and targets the
+    framework is fed (probabilities in [0, 1] for ``binary_cross_entropy``), its loss recorded, the gradient's
+    magnitude at least the gradient, and float64's tolerance at rounding level."""
+    run = harness.run_reference(case, None, dtype)
+    option, args = case.binary_loss, run.loss_args
+    assert run.labels.shape == run.x.shape == case.input_shape and run.dout is None
+    if option.logits:
+        expected = ref.binary_cross_entropy_with_logits(run.x, run.labels, args["weight"], args["pos_weight"],
+                                                        option.reduction, args["dloss"])
+    else:
+        assert 0 <= run.x.min() and run.x.max() <= 1
+        expected = ref.binary_cross_entropy(run.x, run.labels, args["weight"], option.reduction, args["dloss"])
+    np.testing.assert_array_equal(run.results["loss"], expected[0])
+    np.testing.assert_array_equal(run.results["dx"], expected[1])
+    assert run.magnitudes["dx"] >= np.abs(run.results["dx"]).max()
+    assert run.magnitudes["loss"] >= np.abs(run.results["loss"]).max()
+    assert harness.tolerance("float64", run.reduction_length) <= 1e-13
+
+
+def test_binary_logits_loss_magnitude_carries_the_cancelled_logits():
+    """On logits ``(1 - t) x - log_sigmoid(x)`` cancels terms of the logits' size: the loss's magnitude holds them
+    (scale 40: the mean of |x| is of the size of the loss itself)."""
+    case = next(c for c in cases.binary_loss_cases() if c.id == "bce-logits-N6C5-mean-scale40")
+    run = harness.run_reference(case, None, "float64")
+    assert run.magnitudes["loss"] >= float(np.abs(run.results["loss"])) + np.abs(run.x).mean() - 1e-9

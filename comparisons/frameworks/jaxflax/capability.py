@@ -116,7 +116,11 @@ def reference_case(case: Case) -> Case:
 
 def unsupported(case: Case) -> str | None:
     """Why JAX/Flax cannot express ``case`` exactly, or None: every kind and option of the matrix is expressed
-    (see the module docstring); a layer kind this adapter does not build is named."""
+    (see the module docstring); a layer kind this adapter does not build is named, and the binary cross-entropy's
+    ``clip_epsilon`` (Keras' clipping; :mod:`.losses` computes PyTorch's clamp)."""
+    if case.binary_loss is not None and case.binary_loss.clip_epsilon is not None:
+        return ("binary_cross_entropy: clip_epsilon is Keras' clipping of the probabilities; this adapter computes "
+                "PyTorch's clamp of the logs at -100")
     for i, s in enumerate(case.specs):
         if s.kind not in KINDS:
             return f"layer {i} ({s.kind}): no Flax/JAX builder for this layer kind (known: {KINDS})"

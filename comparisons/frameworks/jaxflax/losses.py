@@ -8,12 +8,22 @@ PyTorch's formulas, which the reference follows:
   the mean divides each sum by ``sum(w[y])`` over the counted positions (their count without weights).
 - probabilities ``t``: ``t * (1 - ls) + ls / C``, then ``-sum_c w_c * t_c * logp_c``; the mean divides by the
   number of positions ``N * d1 * ...``.
+
+And PyTorch's binary cross-entropies, elementwise on any shape (optax's ``sigmoid_binary_cross_entropy`` has no
+weights, no ``pos_weight`` and no clamp): on logits ``w * ((1 - t) x - (1 + (c - 1) t) log_sigmoid(x))``; on
+probabilities ``-w * (t * max(log p, -100) + (1 - t) * max(log(1 - p), -100))`` with PyTorch's backward
+``w * (p - t) / max(p (1 - p), 1e-12)`` (a ``jax.custom_vjp``: autodiff through the clamped logs would give 0
+where the clamp holds and ``inf * 0`` at p = 0 and 1).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+LOG_CLAMP = -100.0  # PyTorch's lower bound on each log of binary_cross_entropy
+GRAD_EPSILON = float(np.float32(1e-12))  # PyTorch's lower bound on p * (1 - p) in its backward (a float32 constant)
 
 
 def cross_entropy(scores: jnp.ndarray, target: jnp.ndarray, weight: jnp.ndarray | None = None,
@@ -60,3 +70,54 @@ def case_loss(option, scores: jnp.ndarray, target: jnp.ndarray, weight: jnp.ndar
     return cross_entropy(scores, target, weight, ignore_index=-100 if option.ignore is None else option.ignore,
                          reduction=option.reduction, label_smoothing=option.label_smoothing,
                          probabilities=option.target == "prob")
+
+
+def _reduce(loss: jnp.ndarray, reduction: str) -> jnp.ndarray:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"binary cross-entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return loss if reduction == "none" else loss.sum() / loss.size if reduction == "mean" else loss.sum()
+
+
+@jax.custom_vjp
+def _bce_elementwise(p: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
+    """``-(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100))`` elementwise, with PyTorch's gradient in ``p``."""
+    return -(t * jnp.maximum(jnp.log(p), LOG_CLAMP) + (1 - t) * jnp.maximum(jnp.log(1 - p), LOG_CLAMP))
+
+
+def _bce_forward(p, t):
+    return _bce_elementwise(p, t), (p, t)
+
+
+def _bce_backward(saved, g):
+    p, t = saved
+    return g * (p - t) / jnp.maximum((1 - p) * p, jnp.asarray(GRAD_EPSILON, p.dtype)), None
+
+
+_bce_elementwise.defvjp(_bce_forward, _bce_backward)
+
+
+def binary_cross_entropy(probs: jnp.ndarray, target: jnp.ndarray, weight: jnp.ndarray | None = None,
+                         reduction: str = "mean") -> jnp.ndarray:
+    """PyTorch's ``F.binary_cross_entropy`` of probabilities ``probs`` against ``target`` (same shape), ``weight``
+    broadcastable to them; a loss per element for ``"none"``."""
+    loss = _bce_elementwise(probs, target)
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def binary_cross_entropy_with_logits(scores: jnp.ndarray, target: jnp.ndarray, weight: jnp.ndarray | None = None,
+                                     pos_weight: jnp.ndarray | None = None, reduction: str = "mean") -> jnp.ndarray:
+    """PyTorch's ``F.binary_cross_entropy_with_logits`` of ``scores`` against ``target`` (same shape), ``weight`` and
+    ``pos_weight`` broadcastable to them, through ``jax.nn.log_sigmoid`` (no overflow at any logit)."""
+    log_sig = jax.nn.log_sigmoid(scores)
+    coefficient = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+    loss = (1 - target) * scores - coefficient * log_sig
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def case_binary_loss(option, inputs: jnp.ndarray, target: jnp.ndarray, weight: jnp.ndarray | None,
+                     pos_weight: jnp.ndarray | None) -> jnp.ndarray:
+    """The binary cross-entropy of a case: ``option`` a :class:`~comparisons.cases_options.BinaryCrossEntropyOption`
+    (``clip_epsilon`` is Keras', refused by :func:`..capability.unsupported`)."""
+    if option.logits:
+        return binary_cross_entropy_with_logits(inputs, target, weight, pos_weight, option.reduction)
+    return binary_cross_entropy(inputs, target, weight, option.reduction)

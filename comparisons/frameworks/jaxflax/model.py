@@ -30,6 +30,7 @@ from flax import nnx
 from jax import lax
 
 from comparisons.cases import Case, LayerSpec
+from comparisons.cases_options import BinaryCrossEntropyOption
 from comparisons.frameworks.protocol import RunInputs
 from reference.upsample import Upsample
 from reference.windows import overhang
@@ -37,7 +38,7 @@ from reference.windows import overhang
 from .. import layouts
 from .capability import Shape, adaptive_size, conv_geometry, pool_geometry, transpose_geometry, walk
 from .layers import MaskedDropout, adaptive_pool, global_max_pool, pad_mode, window_max
-from .losses import case_loss
+from .losses import case_binary_loss, case_loss
 
 ZEROS = nnx.initializers.zeros_init()
 
@@ -372,9 +373,13 @@ def _vjp_dout(graphdef, params, rest, x, dout):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _vjp_loss(graphdef, option, params, rest, x, target, weight, dloss):
+def _vjp_loss(graphdef, option, params, rest, x, target, weight, pos_weight, dloss):
+    """Forward and backward of the model and its loss: the binary cross-entropy ``option`` when it is one (the output
+    in the reference layout: a model without layers), else the cross-entropy ``option`` (None: the plain one)."""
     def loss_fn(x_, p):
         out, aux = _forward(graphdef, p, rest, x_)
+        if isinstance(option, BinaryCrossEntropyOption):
+            return case_binary_loss(option, out, target, weight, pos_weight), (out, aux)
         return case_loss(option, out, target, weight), (out, aux)
 
     loss, vjp, (out, (indices, stats)) = jax.vjp(loss_fn, x, params, has_aux=True)
@@ -390,10 +395,11 @@ def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
     graphdef, pstate, rest = nnx.split(model.module, nnx.Param, ...)
     xf = jnp.asarray(model.to_flax(inputs.x))
     if labels is not None:
-        weight = loss_args.get("weight")
+        weight, pos_weight = (loss_args.get(k) for k in ("weight", "pos_weight"))
         loss, out, indices, stats, dx, dparams = _vjp_loss(
-            graphdef, case.loss_option, pstate, rest, xf, jnp.asarray(labels),
-            None if weight is None else jnp.asarray(weight), np.asarray(loss_args.get("dloss", 1.0), inputs.dtype))
+            graphdef, case.binary_loss or case.loss_option, pstate, rest, xf, jnp.asarray(labels),
+            None if weight is None else jnp.asarray(weight), None if pos_weight is None else jnp.asarray(pos_weight),
+            np.asarray(loss_args.get("dloss", 1.0), inputs.dtype))
     else:
         out, indices, stats, dx, dparams = _vjp_dout(graphdef, pstate, rest, xf,
                                                      jnp.asarray(model.out_to_flax(inputs.dout)))

@@ -65,7 +65,7 @@ def local_framework(name: str):
     import keras
 
     from ..protocol import Framework
-    from . import capability, kinds, model, timing, trainer
+    from . import capability, kinds, model, port, timing, trainer
 
     backend = keras.backend.backend()
     if backend != BACKENDS[name]:
@@ -79,7 +79,7 @@ def local_framework(name: str):
     return Framework(name=name, version=version, versions={"keras": keras.__version__, backend: package.__version__},
                      unsupported=capability.unsupported, reference_case=capability.reference_case, run=model.run,
                      trainer=trainer.KerasTrainer, bench_step=timing.bench_step, dtype_reason=capability.dtype_reason,
-                     kinds=frozenset(kinds.KERAS_KINDS),
+                     kinds=frozenset(kinds.KERAS_KINDS), port=port,
                      reference_adam={"eps_hat": True})  # Keras' Adam adds eps before the bias correction
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from comparisons.cases import Case, LayerSpec, build_layer
 
 from .kinds import KERAS_KINDS, KerasKind, Shape, keras_kind
-from .losses import cross_entropy_reason
+from .losses import binary_cross_entropy_reason, cross_entropy_reason
 
 
 def _reference_output(s: LayerSpec, x: np.ndarray) -> np.ndarray:
@@ -48,9 +48,14 @@ def _keras_convention(s: LayerSpec) -> LayerSpec:
 def reference_case(case: Case) -> Case:
     """``case`` as Keras computes it: batch norm with the biased moving variance (``unbiased_running_var=False``),
     LeakyReLU with its slope rounded to float32 (see :mod:`.model`), Hardsigmoid's float32 ``1/6`` in its gradient
-    on torch (``float32_slope=True``)."""
+    on torch (``float32_slope=True``), the binary cross-entropy on probabilities clipped to ``[eps, 1 - eps]``
+    (``clip_epsilon=keras.config.epsilon()``, 1e-7)."""
     specs = tuple(_keras_convention(s) for s in case.specs)
-    return dataclasses.replace(case, specs=specs) if specs != case.specs else case
+    case = dataclasses.replace(case, specs=specs) if specs != case.specs else case
+    option = case.binary_loss
+    if option is not None and not option.logits and option.clip_epsilon is None:
+        case = dataclasses.replace(case, loss=dataclasses.replace(option, clip_epsilon=keras.config.epsilon()))
+    return case
 
 
 # What Keras computes in float32 when given float64, per backend (measured: float32-level errors, ~1e-7, in
@@ -59,10 +64,12 @@ def reference_case(case: Case) -> Case:
 FLOAT32_IN_FLOAT64 = {
     "jax": {"globalavgpool": "GlobalAveragePooling2D (ops.mean)", "tanh": "tanh (ops.tanh)",
             "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization",
-            "layernorm": "LayerNormalization", "groupnorm": "GroupNormalization"},
+            "layernorm": "LayerNormalization", "groupnorm": "GroupNormalization",
+            "binary loss": "the binary cross-entropy (ops.mean over its last axis)"},
     "torch": {"linear": "Dense (ops.matmul)", "globalavgpool": "GlobalAveragePooling2D (ops.mean)",
               "batchnorm (training)": "BatchNormalization", "batchnorm": "BatchNormalization",
-              "layernorm": "LayerNormalization", "groupnorm": "GroupNormalization", "loss": "the cross-entropy"},
+              "layernorm": "LayerNormalization", "groupnorm": "GroupNormalization", "loss": "the cross-entropy",
+              "binary loss": "the binary cross-entropy (ops.mean over its last axis)"},
 }
 
 
@@ -119,7 +126,7 @@ def dtype_reason(case: Case, dtype: str) -> str | None:
         return _precision_reason(case, dtype)
     table = FLOAT32_IN_FLOAT64[backend]
     kinds = [f"{s.kind} (training)" if s.kind == "batchnorm" and not case.eval_mode else s.kind for s in case.specs]
-    kinds += ["loss"] if case.loss else []
+    kinds += ["binary loss" if case.binary_loss is not None else "loss"] if case.loss else []
     what = list(dict.fromkeys(table[kind] for kind in kinds if kind in table))
     if not what:
         return _precision_reason(case, dtype)
@@ -132,6 +139,8 @@ def unsupported(case: Case) -> str | None:
     reason = cross_entropy_reason(case.loss_option) if case.loss_option is not None else None
     if reason is not None:
         return f"cross-entropy: {reason}"
+    if case.binary_loss is not None and case.binary_loss.pos_weight:
+        return f"binary cross-entropy: {binary_cross_entropy_reason(True)}"
     sample = case.input_shape if case.single else case.input_shape[1:]
     for i, s, record, in_shape, _ in _walk(case.specs, sample):
         reason = record.reason(s, in_shape)

@@ -1,4 +1,5 @@
-"""PyTorch's cross-entropy options as Keras losses (see :mod:`comparisons.frameworks.keras3` for the mapping)."""
+"""PyTorch's cross-entropy options and binary cross-entropies as Keras losses (see :mod:`comparisons.frameworks.keras3`
+for the mapping)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,29 @@ def keras_cross_entropy(option, target: np.ndarray, weight: np.ndarray | None, d
 
 
 def binary_cross_entropy_reason(pos_weight) -> str | None:
-    """Why Keras cannot compute a binary cross-entropy with these options, or None."""
+    """Why Keras cannot compute a binary cross-entropy with this ``pos_weight`` (an array, or None for none), or
+    None."""
     if pos_weight is not None:
         return ("Keras' BinaryCrossentropy has no pos_weight (a weight on the positive term only): sample_weight "
                 "scales both terms")
     return None
+
+
+def keras_binary_cross_entropy(target: np.ndarray, weight: np.ndarray | None = None, reduction: str = "mean", *,
+                               from_logits: bool, dtype: str):
+    """``(loss object, y_true, sample_weight)``: Keras' ``BinaryCrossentropy(from_logits=...)`` computing PyTorch's
+    elementwise binary cross-entropy of inputs shaped like ``target`` (any shape, the reference's layout), called
+    as ``loss(y_true, keras.ops.expand_dims(inputs, -1), sample_weight=sample_weight)``.
+
+    Keras averages each sample's loss over its last axis before reducing; a trailing axis of length 1 on the
+    inputs and targets makes that mean the identity, so ``"none"`` is PyTorch's elementwise loss and ``"sum"`` its
+    sum. The weights (``weight`` broadcastable to ``target``) are ``sample_weight`` of the elementwise loss's shape,
+    and the weighted mean (``"sum_over_batch_size"``) divides by the element count, as PyTorch's."""
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=from_logits, reduction=KERAS_REDUCTION[reduction],
+                                              dtype=dtype)
+    y_true = np.asarray(target, dtype)[..., None]
+    sample_weight = None if weight is None else np.broadcast_to(np.asarray(weight, dtype), target.shape).copy()
+    return loss_fn, y_true, sample_weight
 
 
 def binary_cross_entropy(inputs: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
@@ -60,24 +79,16 @@ def binary_cross_entropy(inputs: np.ndarray, target: np.ndarray, weight: np.ndar
     reference's ``binary_cross_entropy(..., clip_epsilon=keras.config.epsilon())`` and
     ``binary_cross_entropy_with_logits`` (no ``pos_weight``: :func:`binary_cross_entropy_reason`), with the same
     ``reduction`` and upstream gradient ``dloss`` (an array of the loss's shape for ``"none"``; ones when None), in
-    ``inputs``' dtype, through the backend's autodiff.
-
-    Keras averages each sample's loss over its last axis before reducing; a trailing axis of length 1 on every
-    array makes that mean the identity, so ``"none"`` is PyTorch's elementwise loss and ``"sum"`` its sum. The
-    weights are ``sample_weight`` broadcast to the elementwise loss, and the weighted mean
-    (``"sum_over_batch_size"``) divides by the element count, as PyTorch's."""
+    ``inputs``' dtype, through the backend's autodiff (the loss as :func:`keras_binary_cross_entropy` builds it)."""
     from .gradients import vjp
 
     dtype = str(inputs.dtype)
-    loss_fn = keras.losses.BinaryCrossentropy(from_logits=from_logits, reduction=KERAS_REDUCTION[reduction],
-                                              dtype=dtype)
-    y_true = np.asarray(target, dtype)[..., None]
-    sample_weight = None if weight is None else np.broadcast_to(np.asarray(weight, dtype), target.shape).copy()
+    loss_fn, y_true, sample_weight = keras_binary_cross_entropy(target, weight, reduction, from_logits=from_logits,
+                                                                dtype=dtype)
 
     def forward(x):
-        loss = loss_fn(y_true, x, sample_weight=sample_weight)
-        return loss, {}
+        return loss_fn(y_true, keras.ops.expand_dims(x, -1), sample_weight=sample_weight), {}
 
     upstream = dloss if dloss is not None else np.ones(target.shape) if reduction == "none" else 1.0
-    loss, _, dinputs, _ = vjp(forward, inputs[..., None], [], np.asarray(upstream, dtype))
-    return loss, dinputs[..., 0]
+    loss, _, dinputs, _ = vjp(forward, inputs, [], np.asarray(upstream, dtype))
+    return loss, dinputs

@@ -47,6 +47,12 @@ backend supports only ``axis=-1``):
 - probabilities: ``CategoricalCrossentropy(label_smoothing=ls)``, mean over the positions.
 - no equivalent: class weights together with label smoothing or with probability targets (Keras
   weights a whole sample; PyTorch weights each class inside the smoothed / probability target).
+
+Binary cross-entropies: ``BinaryCrossentropy(from_logits=...)`` on the output moved back to the reference layout
+with a trailing axis of length 1 (:func:`.losses.keras_binary_cross_entropy`: each element its own sample, so
+every reduction and per-element weight is PyTorch's); no ``pos_weight``. On probabilities Keras clips to
+``[1e-7, 1 - 1e-7]``: the reference runs with ``clip_epsilon=keras.config.epsilon()`` (:func:`.capability.
+reference_case`).
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ from .capability import _walk
 from .gradients import numpy, vjp
 from .kinds import Shape
 from .layers import FixedMaskDropout
-from .losses import keras_cross_entropy
+from .losses import keras_binary_cross_entropy, keras_cross_entropy
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
@@ -238,6 +244,12 @@ def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
         out = model(xk, training=not case.eval_mode)
         if labels is None:
             return out, {"forward": out}
+        if case.binary_loss is not None:
+            loss_fn, y_true, sample_weight = keras_binary_cross_entropy(
+                labels, loss_args["weight"], case.binary_loss.reduction, from_logits=case.binary_loss.logits,
+                dtype=dtype)
+            inputs_ = keras.ops.transpose(out, (0, 3, 1, 2)) if len(out.shape) == 4 else out  # the reference layout
+            return loss_fn(y_true, keras.ops.expand_dims(inputs_, -1), sample_weight=sample_weight), {"forward": out}
         if option is None:
             loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
             return loss_fn(labels, out), {"forward": out}

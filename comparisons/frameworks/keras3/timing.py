@@ -28,7 +28,9 @@ import keras
 import numpy as np
 
 from comparisons.bench.measure import Step, Unavailable, input_data
-from comparisons.bench.shapes import POOL, Shape
+from comparisons.bench.shapes import Shape
+
+from .kinds import keras_kind
 
 _THREADS: list[int] = []
 
@@ -56,19 +58,16 @@ def xla_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def keras_layer(layer: str, shape: Shape):
-    """The Keras layer benchmarked for ``layer`` on ``shape``; Unavailable when Keras cannot pad it."""
-    if layer == "conv":
-        if shape.padding not in (0, (shape.kernel - 1) // 2):
-            raise Unavailable(f"Keras has no symmetric padding {shape.padding} for kernel {shape.kernel}")
-        return keras.layers.Conv2D(shape.filters, shape.kernel, padding="same" if shape.padding else "valid")
-    if layer == "maxpool":
-        return keras.layers.MaxPooling2D(POOL)
-    if layer == "avgpool":
-        return keras.layers.AveragePooling2D(POOL)
-    if layer == "linear":
-        return keras.layers.Dense(shape.filters)
-    raise ValueError(f"keras_layer: layer must be one of conv, maxpool, avgpool, linear, got {layer!r}")
+def keras_layer(layer: str, shape: Shape) -> keras.Sequential:
+    """The Keras layers benchmarked for ``layer`` on ``shape``: the benchmarked layer's spec (:meth:`Shape.spec`) built
+    by its kind's record in :data:`.kinds.KERAS_KINDS`, as for a comparison (weights zero: the time does not depend
+    on them); Unavailable with the kind's reason when Keras cannot compute it."""
+    s, sample_shape = shape.spec(layer), shape.sample_shape(layer)
+    record = keras_kind(s.kind)
+    reason = record.reason(s, sample_shape)
+    if reason is not None:
+        raise Unavailable(reason)
+    return keras.Sequential(record.layers(s, "float32", sample_shape))
 
 
 def bench_data(layer: str, shape: Shape, dtype: str, seed: int) -> np.ndarray:

@@ -2,10 +2,11 @@
 dropout masks, in the case's mode), wrapped with the loss, exported by ``torch.onnx.export(dynamo=False)``.
 
 The graph's inputs are ``x`` ``(N, C, H, W)`` or ``(N, F)`` and, for a case with a loss, ``labels`` (int64,
-``(N,)`` or ``(N, d1, ...)``); its outputs are the model's output, then each max pooling's indices (``(N, C, H',
-W')`` int64, PyTorch's flat per-plane indices) in layer order, then the loss (``()`` or ``(N, d1, ...)`` for
-``reduction="none"``). Parameters, buffers, masks and class weights are constants of the graph. Exporting costs
-0.01-0.3 s, so graphs are kept per (case, dtype, values) in the process (:func:`exported`).
+``(N,)`` or ``(N, d1, ...)``; a binary cross-entropy's targets: floats shaped like ``x``); its outputs are the
+model's output, then each max pooling's indices (``(N, C, H', W')`` int64, PyTorch's flat per-plane indices) in
+layer order, then the loss (``()`` or ``(N, d1, ...)`` for ``reduction="none"``). Parameters, buffers, masks,
+class weights and ``pos_weight`` are constants of the graph. Exporting costs 0.01-0.3 s, so graphs are kept per
+(case, dtype, values) in the process (:func:`exported`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ CACHE_SIZE = 64  # graphs kept; verify runs a case's implementations one after t
 class WithLoss(nn.Module):
     """The case's ``nn.Sequential`` returning ``(out, *indices, loss?)``: see the module docstring."""
 
-    def __init__(self, model: nn.Sequential, case: Case, weight: np.ndarray | None) -> None:
+    def __init__(self, model: nn.Sequential, case: Case, weight: np.ndarray | None,
+                 pos_weight: np.ndarray | None = None) -> None:
         super().__init__()
-        self.model, self.option = model, case.loss_option
+        self.model, self.option, self.binary = model, case.loss_option, case.binary_loss
         self.weight = None if weight is None else torch.from_numpy(weight)
+        self.pos_weight = None if pos_weight is None else torch.from_numpy(pos_weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         h, indices = x, []
@@ -45,6 +48,9 @@ class WithLoss(nn.Module):
                 indices.append(idx)
         if labels is None:
             return (h, *indices)
+        if self.binary is not None:
+            fn = F.binary_cross_entropy_with_logits if self.binary.logits else F.binary_cross_entropy
+            return (h, *indices, fn(h, labels, **self.binary.kwargs(self.weight, self.pos_weight)))
         options = self.option.kwargs(self.weight) if self.option else {}
         return (h, *indices, F.cross_entropy(h, labels, **options))
 
@@ -64,9 +70,9 @@ def _digest(*groups) -> str:
 
 def export(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str, labels: np.ndarray | None,
            buffers: dict[str, np.ndarray] | None = None, masks: dict[int, np.ndarray] | None = None,
-           weight: np.ndarray | None = None) -> bytes:
+           weight: np.ndarray | None = None, pos_weight: np.ndarray | None = None) -> bytes:
     """The serialized ONNX model of ``case`` (``x`` and ``labels`` fix the traced shapes)."""
-    module = WithLoss(torch_model.build(case, params, dtype, buffers, masks), case, weight)
+    module = WithLoss(torch_model.build(case, params, dtype, buffers, masks), case, weight, pos_weight)
     module.train(not case.eval_mode)
     args = (torch.from_numpy(x),) + (() if labels is None else (torch.from_numpy(labels),))
     names = ["x"] + ([] if labels is None else ["labels"])
@@ -82,14 +88,15 @@ def export(case: Case, params: dict[str, np.ndarray], x: np.ndarray, dtype: str,
 _graphs: OrderedDict[tuple, bytes] = OrderedDict()
 
 
-def exported(case: Case, params, x, dtype, labels, buffers=None, masks=None, weight=None) -> tuple[tuple, bytes]:
+def exported(case: Case, params, x, dtype, labels, buffers=None, masks=None, weight=None,
+             pos_weight=None) -> tuple[tuple, bytes]:
     """``(key, model bytes)``: :func:`export`, kept per (case, dtype, input shape, values baked in)."""
-    key = (case, dtype, x.shape, None if labels is None else labels.shape, _digest(params, buffers, masks,
-                                                                                     {"weight": weight}))
+    key = (case, dtype, x.shape, None if labels is None else labels.shape,
+           _digest(params, buffers, masks, {"weight": weight, "pos_weight": pos_weight}))
     if key in _graphs:
         _graphs.move_to_end(key)
     else:
-        _graphs[key] = export(case, params, x, dtype, labels, buffers, masks, weight)
+        _graphs[key] = export(case, params, x, dtype, labels, buffers, masks, weight, pos_weight)
         while len(_graphs) > CACHE_SIZE:
             _graphs.popitem(last=False)
     return key, _graphs[key]

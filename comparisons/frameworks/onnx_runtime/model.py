@@ -50,8 +50,9 @@ def run(case: Case, inputs: RunInputs, *, level: str = "ORT_DISABLE_ALL") -> dic
     (:func:`.capability.unsupported` leaves out training-mode batch norm, whose update the graph does not compute).
     See :class:`comparisons.frameworks.protocol.Framework`."""
     x, labels, buffers = inputs.x, inputs.labels, inputs.buffers
-    weight = inputs.loss_args.get("weight") if labels is not None else None
-    key, model = export.exported(case, inputs.params, x, inputs.dtype, labels, buffers, inputs.masks, weight)
+    weight, pos_weight = (inputs.loss_args.get(k) if labels is not None else None for k in ("weight", "pos_weight"))
+    key, model = export.exported(case, inputs.params, x, inputs.dtype, labels, buffers, inputs.masks, weight,
+                                 pos_weight)
     feeds = {"x": x} if labels is None else {"x": x, "labels": labels}
     outputs = cached_session(key, model, level).run(None, feeds)
     results = {"forward": outputs[0]}

@@ -141,7 +141,11 @@ def build(case: Case, params: dict[str, np.ndarray], dtype: str, buffers: dict[s
 
 
 def unsupported(case: Case) -> str | None:
-    """PyTorch expresses every case of the matrix, except the reference's non-PyTorch batch-norm option."""
+    """PyTorch expresses every case of the matrix, except the reference's non-PyTorch options (batch norm's
+    ``unbiased_running_var=False``, the binary cross-entropy's ``clip_epsilon``)."""
+    if case.binary_loss is not None and case.binary_loss.clip_epsilon is not None:
+        return ("binary_cross_entropy: clip_epsilon is Keras' clipping of the probabilities; F.binary_cross_entropy "
+                "clamps each log at -100")
     for i, s in enumerate(case.specs):
         if s.kind == "batchnorm" and not s.kwargs["unbiased_running_var"]:
             return (f"layer {i} (batchnorm): nn.BatchNorm2d always folds the unbiased batch variance into "
@@ -156,6 +160,15 @@ def reference_case(case: Case) -> Case:
         return case
     specs = tuple(spec("hardsigmoid", float32_slope=True) if s.kind == "hardsigmoid" else s for s in case.specs)
     return dataclasses.replace(case, specs=specs)
+
+
+def binary_cross_entropy(option, out: torch.Tensor, target: np.ndarray, loss_args: dict) -> torch.Tensor:
+    """``F.binary_cross_entropy`` or ``F.binary_cross_entropy_with_logits`` of ``out`` for the
+    :class:`~comparisons.cases_options.BinaryCrossEntropyOption` ``option`` (weight, pos_weight, reduction from
+    ``loss_args``)."""
+    weights = {k: None if loss_args[k] is None else torch.from_numpy(loss_args[k]) for k in ("weight", "pos_weight")}
+    fn = F.binary_cross_entropy_with_logits if option.logits else F.binary_cross_entropy
+    return fn(out, torch.from_numpy(target), **option.kwargs(weights["weight"], weights["pos_weight"]))
 
 
 def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
@@ -173,7 +186,11 @@ def run(case: Case, inputs: RunInputs) -> dict[str, np.ndarray]:
             indices[f"{i}.indices"] = idx.numpy()
     out = h
     results = {"forward": out.detach().numpy(), **indices}
-    if labels is not None:
+    if case.binary_loss is not None:
+        loss = binary_cross_entropy(case.binary_loss, out, labels, loss_args)
+        results["loss"] = loss.detach().numpy()
+        loss.backward(torch.as_tensor(loss_args["dloss"], dtype=loss.dtype))
+    elif labels is not None:
         option = case.loss_option
         weight = loss_args.get("weight")
         options = option.kwargs(None if weight is None else torch.from_numpy(weight)) if option else {}

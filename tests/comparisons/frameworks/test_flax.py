@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+import reference as ref
 from comparisons import cases, harness
 from comparisons.frameworks.jaxflax import capability
 from comparisons.trainers import make_trainer
@@ -78,6 +79,10 @@ SUBSET = [
     ("gelu-tanh-scale5-batch", "float32"),
     ("hardsigmoid-scale4-single", "float64"),
     ("softmax-dim-3-2x3x4x5-scale1-batch", "float32"),
+    ("bce-logits-N6C5-none-weight-posweight", "float64"),
+    ("bce-logits-N6C5-sum-weight-soft-edges-scale800", "float32"),
+    ("bce-probs-N6C5-mean-weight-edges", "float64"),
+    ("bce-probs-N3C4H2W3-none-weight-soft", "float32"),
     ("softmax-dim1-5x3x4-scale2-single", "float64"),
     ("tutorial-cnn-batch", "float32"),
     ("vgg-cnn-train", "float64"),
@@ -169,3 +174,24 @@ def test_trainer_follows_reference(optimizer, jax_framework):
     for key, value in ours.params().items():
         # Adam's first steps move each weight by about lr: float64 rounding of that, a few ulps of the weight
         assert np.allclose(exported[key], value, rtol=1e-10, atol=1e-13), key
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_binary_cross_entropy_clamps_as_pytorch_at_zero_and_one(dtype, jax_framework):
+    """At probabilities of exactly 0 and 1, every pairing with targets 0 and 1: the loss clamps each log at -100
+    and the gradient is ``(p - t) / max(p (1 - p), 1e-12)``, the reference's (PyTorch's) values; Keras' clipping
+    (``clip_epsilon``) is refused."""
+    import jax
+
+    from comparisons.frameworks.jaxflax import losses
+
+    p = np.array([0.0, 0.0, 1.0, 1.0, 0.25], dtype)
+    t = np.array([0.0, 1.0, 0.0, 1.0, 1.0], dtype)
+    loss, vjp = jax.vjp(lambda q: losses.binary_cross_entropy(q, t, reduction="none"), p)
+    ours, dours = ref.binary_cross_entropy(p, t, reduction="none", dloss=np.ones(5, dtype))
+    np.testing.assert_allclose(np.asarray(loss), ours, rtol=4 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(np.asarray(vjp(np.ones(5, dtype))[0]), dours, rtol=4 * np.finfo(dtype).eps)
+    assert np.asarray(loss)[1] == np.asarray(loss)[2] == 100.0
+    clipped = dataclasses.replace(CASES["bce-probs-N6C5-mean"], loss=dataclasses.replace(
+        CASES["bce-probs-N6C5-mean"].loss, clip_epsilon=1e-7))
+    assert "clip_epsilon is Keras' clipping" in jax_framework.unsupported(clipped)

@@ -347,3 +347,22 @@ def test_binary_cross_entropy_with_logits_matches(dtype, reduction, scale, keras
     assert_bce_close(ours, keras3.losses.binary_cross_entropy(x, t, w, reduction, dloss, from_logits=True), dtype)
     assert "no pos_weight" in keras3.losses.binary_cross_entropy_reason(np.ones(5))
     assert keras3.losses.binary_cross_entropy_reason(None) is None
+
+
+def test_binary_cross_entropy_cases_compare_with_keras_clipping(keras_framework):
+    """The matrix's binary cross-entropies on probabilities run against ``clip_epsilon=keras.config.epsilon()``
+    (1e-7): at probabilities of exactly 0 and 1 Keras' loss is the clipped one (all-edge inputs: the gradient is 0
+    everywhere) and agrees to rounding; the logits need no switch; pos_weight is refused."""
+    probs = _case("bce-probs-N6C5-mean-weight-edges")
+    switched = keras_framework.reference_case(probs)
+    assert probs.loss.clip_epsilon is None and switched.loss.clip_epsilon == 1e-7
+    assert "clip_epsilon=1e-07" in switched.config
+    records = harness.compare(probs, None, "float64", keras_framework)
+    assert_all_pass(records)
+    assert max(r.max_rel_err for r in records) < 1e-13
+    run = harness.run_reference(switched, None, "float64")
+    assert not run.results["dx"].any() and set(np.unique(run.x)) == {0.0, 1.0}
+    logits = _case("bce-logits-N6C5-sum-weight-soft-edges-scale800")
+    assert keras_framework.reference_case(logits) is logits
+    assert_all_pass(harness.compare(logits, None, "float32", keras_framework))
+    assert "has no pos_weight" in keras_framework.unsupported(_case("bce-logits-N6C5-none-weight-posweight"))

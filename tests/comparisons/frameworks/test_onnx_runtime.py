@@ -55,6 +55,7 @@ SUBSET = [  # every layer kind at least once
     "hardsigmoid-scale4-batch", "upsample-nearest-scale_factor0.6-batch-2x2x5x7",
     "upsample-bilinear-acFalse-size3x2-single-2x7x5", "upsample-bilinear-acTrue-scale_factor1.7-batch-2x2x5x6",
     "upsample-bilinear-acFalse-scale_factor0.6-recompute_scale_factorTrue-batch-2x2x5x7",
+    "bce-logits-N6C5-none-weight-posweight", "bce-logits-N3C4H2W3-mean-weight-posweight",
 ]
 TRIPLES = [t for t in cases.expand([_by_id()[cid] for cid in SUBSET])]
 
@@ -84,7 +85,8 @@ def test_float64_runs_where_the_provider_has_kernels(ort_framework):
     """Not every float64 case is refused: max pooling, batch norm with a float32-exact eps, the dense layers."""
     allowed = [cid for cid in SUBSET if not harness.skip_reason(ort_framework, _by_id()[cid], "float64")]
     assert {"maxpool-k3x3-s2-p1-single", "linear-flat-batch", "tanh-scale10-batch", "dropout-train-p0.5-batch-2x3x5x4",
-            "ce-idx-N3C4d2x3-none", "gelu-tanh-scale5-batch", "softmax-dim1-2x5x3x4-scale1-batch"} <= set(allowed)
+            "ce-idx-N3C4d2x3-none", "gelu-tanh-scale5-batch", "softmax-dim1-2x5x3x4-scale1-batch",
+            "bce-logits-N6C5-none-weight-posweight"} <= set(allowed)
     assert "tutorial-cnn-batch" not in allowed  # its conv has no float64 kernel
 
 
@@ -109,6 +111,8 @@ REFUSED = [  # (case id, dtype): a skip reason of each kind
     ("upsample-nearest-exact-size7x9-batch-2x2x4x5", "float32"),
     ("upsample-nearest-scale_factor2.1x1.1-batch-2x2x5x6", "float32"),
     ("upsample-bilinear-acFalse-scale_factor2.1x1.1-batch-2x2x5x6", "float32"),
+    ("bce-probs-N6C5-mean", "float32"), ("bce-probs-N6C5-none-edges", "float64"),
+    ("bce-logits-N6C5-mean-scale40", "float32"), ("bce-logits-N6C5-sum-weight-soft-edges-scale800", "float64"),
 ]
 
 

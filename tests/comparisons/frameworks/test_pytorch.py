@@ -161,3 +161,18 @@ def test_pool2d_ties_match_torch(opt, impl, dtype, torch_framework):
     assert max_rel_error(dx, tx.grad.numpy()) <= tol
     if indices is not None:
         assert np.array_equal(indices, t_indices.numpy())
+
+
+@pytest.mark.parametrize("cid", ["bce-probs-N6C5-none-edges", "bce-logits-N3C4H2W3-mean-weight-posweight"])
+def test_binary_cross_entropy_at_zero_and_one(cid, torch_framework):
+    """PyTorch's clamp of the logs at -100 and its gradient's ``max(p (1 - p), 1e-12)`` are the reference's: the loss
+    of a wrong certain prediction is 100 and matches, its gradient 1e12 too; Keras' clip_epsilon is refused."""
+    case = next(c for c in cases.binary_loss_cases() if c.id == cid)
+    for dtype in DTYPES:
+        records = harness.compare(case, None, dtype, torch_framework)
+        assert {r.quantity for r in records} == {"forward", "loss", "dx"} and all(r.passed for r in records)
+    if not case.binary_loss.logits:
+        run = harness.run_reference(case, None, "float64")
+        assert run.results["loss"].max() == 100.0 and np.abs(run.results["dx"]).max() > 1e11
+        clipped = dataclasses.replace(case, loss=dataclasses.replace(case.loss, clip_epsilon=1e-7))
+        assert "clip_epsilon is Keras' clipping" in torch_framework.unsupported(clipped)
