@@ -1,10 +1,18 @@
-"""Finite-difference gradient checks of the reference layers, as report rows (no framework needed)."""
+"""Finite-difference gradient checks of the reference layers and losses, as report rows (no framework needed)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from reference import Dropout, gradient_errors
+from reference import (
+    Dropout,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    gradient_errors,
+    max_rel_error,
+    numerical_gradient,
+    softmax_cross_entropy,
+)
 
 from .cases import (
     Case,
@@ -26,6 +34,13 @@ from .cases import (
     spec,
     upsample_cases,
     vgg_specs,
+)
+from .cases_options import (
+    BINARY_CROSS_ENTROPY_OPTIONS,
+    CROSS_ENTROPY_OPTIONS,
+    bce_probabilities,
+    bce_targets,
+    ce_arrays,
 )
 
 # Central differences at h=1e-5 in float64 are good to ~1e-10; 1e-8 leaves room and still catches any
@@ -62,7 +77,8 @@ def smooth_input(case: Case, rng: np.random.Generator) -> np.ndarray:
 
 
 def gradient_check_rows() -> list[dict]:
-    """One row per case, impl and quantity: the normwise error of backward against central differences."""
+    """One row per case, impl and quantity: the normwise error of backward against central differences; then the
+    losses' rows (:func:`loss_check_rows`)."""
     rows = []
     for case in representative_cases():
         for impl in case.impls:
@@ -76,6 +92,39 @@ def gradient_check_rows() -> list[dict]:
             for quantity, err in gradient_errors(model, x, dout).items():
                 rows.append({"layer": case.layer, "case": case.id, "impl": impl, "quantity": quantity,
                              "max_rel_err": err, "tol": TOL, "passed": err <= TOL})
+    return rows + loss_check_rows()
+
+
+def _loss_row(layer: str, case_id: str, loss, x: np.ndarray, dout, quantity: str) -> dict:
+    """The row of ``loss(x, dloss) -> (loss, dx)``: its ``dx`` against central differences of ``sum(loss * dout)``."""
+    _, dx = loss(x, dout)
+    numerical = numerical_gradient(lambda: np.asarray(loss(x, None)[0]), x, np.asarray(dout, dtype=np.float64))
+    err = max_rel_error(dx, numerical)
+    return {"layer": layer, "case": case_id, "impl": None, "quantity": quantity, "max_rel_err": err, "tol": TOL,
+            "passed": err <= TOL}
+
+
+def loss_check_rows() -> list[dict]:
+    """The losses' input gradients against central differences, on the configurations of the case matrix
+    (:mod:`comparisons.cases_options`): every softmax cross-entropy option, and every binary cross-entropy one
+    whose probabilities lie inside ``(0, 1)`` (at exactly 0 or 1 the loss is clamped: no derivative there)."""
+    rows = []
+    for opt in CROSS_ENTROPY_OPTIONS:
+        scores, target, weight, dloss = ce_arrays(opt)
+        scores = np.clip(scores, -30.0, 30.0)  # logits of 1e4: a step of h changes the loss below its rounding
+        rows.append(_loss_row("softmax_cross_entropy", opt.id, lambda x, d, o=opt, t=target, w=weight:
+                              softmax_cross_entropy(x, t, **o.kwargs(w), dloss=d), scores, dloss, "scores"))
+    for opt in BINARY_CROSS_ENTROPY_OPTIONS:
+        if opt.edges or opt.scale > 1:  # clamped (probabilities 0 and 1) or saturated (logits of 40 and more)
+            continue
+        rng = np.random.default_rng(opt.seed)
+        x = (rng.standard_normal(opt.scores_shape) if opt.logits
+             else bce_probabilities(opt, opt.scores_shape, "float64", rng).clip(0.1, 0.9))  # log's third
+        # derivative 2/p^3 sets central differences' error (h^2/6 of it): away from 0 it stays below 1e-8
+        target, weight, pos_weight, dloss = bce_targets(opt, opt.scores_shape, "float64", rng)
+        function = binary_cross_entropy_with_logits if opt.logits else binary_cross_entropy
+        rows.append(_loss_row(opt.function, opt.id, lambda v, d, o=opt, f=function, t=target, w=weight, pw=pos_weight:
+                              f(v, t, **o.kwargs(w, pw), dloss=d), x, dloss, "scores" if opt.logits else "probs"))
     return rows
 
 

@@ -181,10 +181,11 @@ def test_layer_with_col2im_forced_equals_the_default_layer(options, monkeypatch)
     _assert_close(forced, default, 1e-12)
 
 
-@pytest.mark.parametrize(("stride", "c", "f", "method"), [((1, 1), 16, 32, "flipped"), ((1, 1), 64, 64, "flipped"),
-                                                           ((1, 1), 1, 8, "col2im"), ((2, 2), 16, 16, "col2im"),
-                                                           ((1, 2), 16, 16, "col2im")])
-def test_the_flipped_kernel_serves_stride_one_up_to_twice_the_input_channels(stride, c, f, method):
+@pytest.mark.parametrize(("stride", "c", "f", "method"), [((1, 1), 64, 16, "flipped"), ((1, 1), 32, 16, "flipped"),
+                                                           ((1, 1), 16, 32, "col2im"), ((1, 1), 64, 64, "col2im"),
+                                                           ((1, 1), 1, 8, "col2im"), ((2, 2), 64, 16, "col2im"),
+                                                           ((1, 2), 64, 16, "col2im")])
+def test_the_flipped_kernel_serves_stride_one_up_to_half_the_input_channels(stride, c, f, method):
     assert conv_module.input_grad_method(stride, c, f) == method
 
 
@@ -289,3 +290,17 @@ def test_backward_from_another_thread_than_the_forward_still_raises(set_threads)
     caller.start()
     caller.join(60)
     assert len(errors) == 1 and "Conv2d.backward: called in thread" in errors[0]
+
+
+@pytest.mark.parametrize("options", [o for o in OPTIONS if "stride" not in o], ids=str)
+def test_a_layer_on_the_flipped_kernel_path_equals_the_loop(set_threads, options):
+    """8 -> 4 channels (``F <= C/2``, stride 1): the layer's own choice is the flipped kernel, split over threads."""
+    set_threads(2)
+    options = dict(options)
+    kernel = options.pop("kernel_size", 3)
+    layer, loop = (Conv2d(8, 4, kernel, impl=impl, rng=5, **options) for impl in ("im2col", "loop"))
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 8, 7, 6))
+    dout = rng.standard_normal(layer.forward(x).shape)
+    assert {plan.input_grad_method for plan in layer.im2col_plan(x.shape).parts} == {"flipped"}
+    _assert_close(_run(layer, x, dout), _run(loop, x, dout), TOL[np.float64])

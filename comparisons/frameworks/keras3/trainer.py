@@ -54,13 +54,15 @@ def keras_optimizer(name: str, dtype: str, **options) -> keras.optimizers.Optimi
     options here), plus Keras' gradient clipping (``clipnorm``, ``global_clipnorm``, ``clipvalue``).
 
     Keras' defaults are not PyTorch's, so every value is given explicitly: a missing option takes the reference's
-    default for it. Built with ``floatx`` = ``dtype`` and every real option as a numpy scalar of ``dtype``:
+    default for it. Built with ``floatx`` = ``dtype`` and, in float64, every real option as a numpy float64:
     Keras casts a Python float through a float32 tensor (Adam's beta_2 0.999 -> 0.99900001287, which moves float64
     updates by ~7e-6 relative). ValueError naming an option Keras has no equivalent for."""
     if name not in KERAS_OPTIMIZERS:
         raise ValueError(f"keras_optimizer: name must be one of {tuple(KERAS_OPTIMIZERS)}, got {name!r}")
     make, names = KERAS_OPTIMIZERS[name]
-    real = np.dtype(dtype).type
+    # numpy float64 scalars in float64 (a subclass of float, which Keras' learning rate must be); Python floats in
+    # float32, which Keras rounds to float32 itself (a numpy float32 is not a float: Keras refuses it)
+    real = np.float64 if np.dtype(dtype) == np.float64 else float
     kwargs = {key: real(value) for key, value in options.items() if key in CLIPPING}
     for key, value in options.items():
         if key in CLIPPING:
