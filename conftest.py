@@ -8,6 +8,7 @@ missing one is skipped with the reason (or fails, with ``CNNREF_REQUIRE_FRAMEWOR
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from comparisons import frameworks
 from comparisons.cli import PURPOSE_VAR
-from tests.frameworks import framework_or_skip
+from tests.frameworks import framework_or_skip, unavailable
 
 # The suite runs every framework, and every command in-process, with the settings for comparing
 # (comparisons.frameworks: deterministic kernels that support float64), chosen before any framework import.
@@ -54,6 +55,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a framework (``@pytest.mark.torch``) skips when that framework's packages are not installed
+    (fails when frameworks are required: :func:`tests.frameworks.unavailable`), before any fixture imports it."""
+    for name in frameworks.NAMES:
+        if item.get_closest_marker(name):
+            missing = [p for p in frameworks.entry(name).packages if importlib.util.find_spec(p) is None]
+            if missing:
+                unavailable(f"{name} is not installed here (no module named {missing[0]!r})")
 
 
 @pytest.fixture(scope="session")
