@@ -111,3 +111,17 @@ def same_function_options(a: PortLayer, b: PortLayer) -> list[str]:
     """The options in which ``a`` and ``b`` (same kind) differ, as ``"eps 1e-05 vs 0.001"`` (empty when none)."""
     return [f"{key} {a.options[key]!r} vs {b.options.get(key)!r}" for key in a.options
             if key in b.options and a.options[key] != b.options[key]]
+
+
+def nested_leaves(model, sequential: type, children, refusal: str, prefix: str = "") -> list[tuple[str, object]]:
+    """``(dotted path, layer)`` of every layer of the (nested) ``sequential`` ``model``, in order; ``children(seq)``
+    gives a Sequential's ``(name, child)`` pairs. ValueError ``"{refusal}, got <type>"`` when ``model`` is not a
+    ``sequential``."""
+    if not isinstance(model, sequential):
+        raise ValueError(f"{refusal}, got {type(model).__name__}")
+    found = []
+    for name, child in children(model):
+        path = f"{prefix}{name}"
+        found.extend(nested_leaves(child, sequential, children, refusal, f"{path}.") if isinstance(child, sequential)
+                     else [(path, child)])
+    return found

@@ -15,18 +15,13 @@ import numpy as np
 
 import reference as ref
 
-from .layers import NO_PADS, PortLayer, add_pads, refuse, symmetric
+from .layers import NO_PADS, PortLayer, add_pads, nested_leaves, refuse, symmetric
 
 
 def leaves(model, prefix: str = "") -> list[tuple[str, object]]:
     """``(dotted index, layer)`` of every layer of the (nested) reference ``Sequential`` ``model``."""
-    if not isinstance(model, ref.Sequential):
-        raise ValueError(f"reference port: the model must be a reference Sequential, got {type(model).__name__}")
-    found = []
-    for i, layer in enumerate(model.layers):
-        path = f"{prefix}{i}"
-        found.extend(leaves(layer, f"{path}.") if isinstance(layer, ref.Sequential) else [(path, layer)])
-    return found
+    return nested_leaves(model, ref.Sequential, lambda seq: enumerate(seq.layers),
+                         "reference port: the model must be a reference Sequential", prefix)
 
 
 def _copy(arrays: dict) -> dict[str, np.ndarray]:

@@ -62,28 +62,18 @@ ADAGRAD = {
 ADAMW = {"defaults": {}, "all": {"lr": 3e-3, "betas": (0.8, 0.99), "eps": 1e-7, "weight_decay": 0.1}}
 
 
-@pytest.mark.torch
-@pytest.mark.parametrize("config", RMSPROP.values(), ids=RMSPROP.keys())
-def test_rmsprop_matches_torch(config):
-    params, grads = problem(1)
-    ours = run_reference(lambda p: ref.RMSprop(p, **config), params, grads)
-    assert_close(ours, run_torch(lambda torch, ps: torch.optim.RMSprop(ps, **config), params, grads), "RMSprop")
+ADAPTIVE = [pytest.param(name, config, seed, id=f"{name}-{key}")
+            for seed, (name, configs) in enumerate((("RMSprop", RMSPROP), ("Adagrad", ADAGRAD), ("AdamW", ADAMW)), 1)
+            for key, config in configs.items()]
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("config", ADAGRAD.values(), ids=ADAGRAD.keys())
-def test_adagrad_matches_torch(config):
-    params, grads = problem(2)
-    ours = run_reference(lambda p: ref.Adagrad(p, **config), params, grads)
-    assert_close(ours, run_torch(lambda torch, ps: torch.optim.Adagrad(ps, **config), params, grads), "Adagrad")
-
-
-@pytest.mark.torch
-@pytest.mark.parametrize("config", ADAMW.values(), ids=ADAMW.keys())
-def test_adamw_matches_torch(config):
-    params, grads = problem(3)
-    ours = run_reference(lambda p: ref.AdamW(p, **config), params, grads)
-    assert_close(ours, run_torch(lambda torch, ps: torch.optim.AdamW(ps, **config), params, grads), "AdamW")
+@pytest.mark.parametrize(("name", "config", "seed"), ADAPTIVE)
+def test_adaptive_optimizer_matches_torch(name, config, seed):
+    """``reference.<name>`` and ``torch.optim.<name>`` (the same names and options) over the same trajectory."""
+    params, grads = problem(seed)
+    ours = run_reference(lambda p: getattr(ref, name)(p, **config), params, grads)
+    assert_close(ours, run_torch(lambda torch, ps: getattr(torch.optim, name)(ps, **config), params, grads), name)
 
 
 @pytest.mark.torch

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from comparisons.port.layers import NO_PADS, PortLayer, output_shape, pair, refuse, shapes
+from comparisons.port.layers import NO_PADS, PortLayer, nested_leaves, output_shape, pair, refuse, shapes
 from reference.windows import output_size
 
 from ..layouts import (
@@ -231,13 +231,8 @@ class _Entry:
 
 def keras_layers(model, prefix: str = "") -> list[tuple[str, keras.Layer]]:
     """``(index path, layer)`` of every layer of the (nested) Sequential ``model``, in order."""
-    if not isinstance(model, keras.Sequential):
-        raise ValueError(f"keras port: the model must be a keras.Sequential, got {type(model).__name__}")
-    found = []
-    for i, layer in enumerate(model.layers):
-        path = f"{prefix}{i}"
-        found.extend(keras_layers(layer, f"{path}.") if isinstance(layer, keras.Sequential) else [(path, layer)])
-    return found
+    return nested_leaves(model, keras.Sequential, lambda seq: enumerate(seq.layers),
+                         "keras port: the model must be a keras.Sequential", prefix)
 
 
 def input_shape(model) -> tuple[int, int, int]:

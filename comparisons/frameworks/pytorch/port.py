@@ -19,20 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from comparisons.port.layers import PortLayer, pair, refuse, symmetric
+from comparisons.port.layers import PortLayer, nested_leaves, pair, refuse, symmetric
 
 from ..layouts import linear_from_torch, linear_to_torch
 
 
 def leaves(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     """``(dotted name, module)`` of every leaf of the (nested) ``nn.Sequential`` ``module``, in order."""
-    if not isinstance(module, nn.Sequential):
-        raise ValueError(f"torch port: the model must be an nn.Sequential, got {type(module).__name__}")
-    found = []
-    for name, child in module.named_children():
-        path = f"{prefix}{name}"
-        found.extend(leaves(child, f"{path}.") if isinstance(child, nn.Sequential) else [(path, child)])
-    return found
+    return nested_leaves(module, nn.Sequential, lambda seq: seq.named_children(),
+                         "torch port: the model must be an nn.Sequential", prefix)
 
 
 def _arrays(module: nn.Module, grads: bool) -> dict[str, np.ndarray]:
