@@ -58,8 +58,8 @@ def test_planted_bug_is_named(target, kind, options, quantities, hint):
         assert f"{failure.quantity} differs" in text and "smallest failing" in text and "hint: " in text
 
 
+@pytest.mark.torch  # skips without torch, fails under CNNREF_REQUIRE_FRAMEWORKS=1 (conftest.pytest_runtest_setup)
 def test_report_against_torch_too():
-    pytest.importorskip("torch")
     report = check_layer(F + "class_layers:Conv2d", "Conv2d", max_cases=8)
     assert report.passed, report.text()
     assert {r.framework for r in report.records} == {"reference", "torch"}
