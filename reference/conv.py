@@ -12,8 +12,8 @@ channels ``[k C/g, (k+1) C/g)`` (PyTorch's ``groups``; ``g = C`` is a depthwise 
 - ``im2col``: every window copied once into a column matrix laid out
   ``(C*kh*kw, N*H'*P)`` (P: the padded width when the width stride is 1, else W'),
   so the forward pass and the weight gradient are one GEMM each and the column
-  fill runs over whole rows; the weight gradient reads the forward's columns. The
-  input gradient, at stride 1 (and at most twice as many output as input channels), is
+  fill runs over whole rows; the weight gradient reads the same columns. The
+  input gradient, at stride 1 (and at most half as many output as input channels), is
   the convolution of ``dout`` with the flipped kernel (``w`` transposed to ``(C, F, kh, kw)``
   and reversed along both kernel axes): one more column fill and GEMM, no accumulation
   (:func:`input_grad_method`); otherwise a GEMM and col2im a few images at a time (col2im:
@@ -22,9 +22,11 @@ channels ``[k C/g, (k+1) C/g)`` (PyTorch's ``groups``; ``g = C`` is a depthwise 
   and its gradient through the weight-gradient GEMM. Groups make each GEMM a batch of
   ``g`` GEMMs over the column matrix's ``g`` row blocks. The buffers, sizes and views
   depend on the input shape only, so they are built once per shape (:class:`Im2colPlan`)
-  and a call only copies and multiplies. A batch is split into chunks of images, one
-  plan each, run at once on :func:`~reference.threads.get_num_threads` threads
-  (:class:`BatchIm2col`); the weight gradient is the sum of the chunks'.
+  and a call only copies and multiplies. A batch is split into chunks of images, run at
+  once on :func:`~reference.threads.get_num_threads` threads (:class:`BatchIm2col`), and
+  each chunk runs through a plan a cache-sized block of images at a time, its backward
+  filling each block's columns again (:class:`ChunkIm2col`); the weight gradient is the
+  sum of the blocks'.
 
 Padding (PyTorch's ``Conv2d``): an int or ``(ph, pw)`` (symmetric), ``((top, bottom), (left,
 right))``, ``"valid"`` (none) or ``"same"`` (stride 1 only; total ``d*(k-1)`` per axis, the odd
@@ -64,6 +66,9 @@ from .windows import (
 IMPLS = ("loop", "im2col")
 # Bytes of input-gradient columns produced and consumed at a time: about a core's L2 cache (measured best).
 CHUNK_BYTES = 1 << 21
+# Bytes of column matrix a thread fills and multiplies at a time (ChunkIm2col's blocks): a core's L2 cache
+# here is 512 KiB; blocks of one to two images' columns (0.5-1 MiB at `mid`) measured best, four worse.
+BLOCK_BYTES = 1 << 20
 
 
 def conv_pads(padding, kernel, stride, dilation, where: str = "Conv2d") -> Pads:
@@ -149,7 +154,9 @@ def input_grad_method(stride, in_channels: int, out_channels: int) -> str:
     the flipped kernel fills its columns from a padded copy of ``dout`` first. Measured on 2 cores, float32,
     forward + backward, 3x3 kernel, padding 1: ``F = C/4`` (32x64x32x32 -> 16) 40-46 ms flipped against 47-49
     ms col2im; ``F = C`` (32x32x32x32, 64x16x28x28) and ``F = 2C`` (the benchmarks' ``mid``) col2im 10-20%
-    faster; ``F = 8C`` (``batch64``) col2im about 5x faster."""
+    faster; ``F = 8C`` (``batch64``) col2im about 5x faster. With the blocks of :class:`ChunkIm2col` (and the
+    col2im GEMM writing between zero rows instead of reading them) the two measured within noise at ``F = C/4``
+    (49.5 and 50.8 ms) and col2im still ahead at ``mid`` (25.1 against 26.6 ms)."""
     return "flipped" if tuple(stride) == (1, 1) and 2 * out_channels <= in_channels else "col2im"
 
 
@@ -169,9 +176,9 @@ class Im2colPlan:
     - ``out2d (g, F/g, M)``: the forward GEMM's result;
     - backward, made by the first backward: ``dpad`` (``dout`` in the columns' layout) and, by
       ``input_grad``: ``"flipped"`` (stride 1 only) the plan of the convolution of ``dout`` with the
-      flipped kernel (:meth:`flipped_input_grad_gemm`); ``"col2im"``: ``dz`` (``dout`` in the
-      columns' layout, for stride 1 with zero rows around it), ``dcols`` and ``dxp`` (input-gradient
-      columns and padded gradient, a few images at a time: :meth:`input_grad`).
+      flipped kernel (:meth:`flipped_input_grad_gemm`); ``"col2im"``: ``dcols`` and ``dxp``
+      (input-gradient columns, for stride 1 with zero rows around each image's, and the padded
+      gradient, a few images at a time: :meth:`input_grad`).
     """
 
     # What a forward + backward runs, in order, per input-gradient method; the GEMMs are the phases whose
@@ -244,10 +251,14 @@ class Im2colPlan:
 
     def forward_gemm(self, w: np.ndarray, b: np.ndarray | None) -> None:
         """``out2d = [w | b] @ cols``: one GEMM per group."""
+        self.load_weights(w, b)
+        self.gemm()
+
+    def load_weights(self, w: np.ndarray, b: np.ndarray | None) -> None:
+        """Copy ``w (F, C/g, kh, kw)`` and ``b (F,)`` (or None) into ``wb``."""
         np.copyto(self.w_fill, w.reshape(self.w_fill.shape))
         if b is not None:
             np.copyto(self.b_fill, b.reshape(self.b_fill.shape))
-        self.gemm()
 
     def gemm(self) -> None:
         """``out2d = wb @ cols`` with the weights already in ``wb``."""
@@ -277,11 +288,10 @@ class Im2colPlan:
         return dx, dw, db
 
     def load_dout(self, d: np.ndarray) -> None:
-        """Copy ``dout`` into the columns' layout (``dpad``, and ``dz`` when it is a second buffer)."""
+        """Copy ``dout`` into the columns' layout, ``dpad``."""
         if not self._backward_ready:
             self._make_backward()
-        for fill in self.dout_fills:
-            np.copyto(fill, d.transpose(1, 0, 2, 3))
+        np.copyto(self.dout_fill, d.transpose(1, 0, 2, 3))
 
     def weight_grad_gemm(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(dw (g, F/g, K), db (F,) or None)``: ``cols @ dpad.T``, the bias gradient in its last column."""
@@ -296,33 +306,20 @@ class Im2colPlan:
         g, fg, _ = self.wb.shape
         oh, ow = self.out_hw
         f, dt = g * fg, self.dtype
-        # dpad (F, N, H', P): dout in the columns' order (zero at j >= W') for the weight gradient
+        # dpad (F, N, H', P): dout in the columns' order (zero at j >= W'), read by both gradient GEMMs
+        dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
+        self.dpad, self.dout_fill = dpad.reshape(g, fg, -1), dpad[..., :ow]
         if self.input_grad_method == "flipped":
-            dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
-            self.dpad, self.dout_fills = dpad.reshape(g, fg, -1), (dpad[..., :ow],)
             self._make_flipped()
             self._backward_ready = True
             return
-        if self.stride == (1, 1):
-            # the input gradient reads dout with dh*(kh-1) zero rows above and below (shifted_windows)
-            top = self.dilation[0] * (self.kernel[0] - 1)
-            self.dz = np.zeros((f, n, oh + 2 * top, self.pitch), dtype=dt)
-            self.dout_fills = (self.dz[:, :, top: top + oh, :ow],)
-            if n == 1:  # dpad is dz without its zero rows: no second copy
-                self.dpad = self.dz[:, 0, top: top + oh].reshape(g, fg, -1, copy=False)
-            else:
-                dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
-                self.dpad = dpad.reshape(g, fg, -1)
-                self.dout_fills += (dpad[..., :ow],)
-        else:
-            self.dz = np.zeros((f, n, oh, self.pitch), dtype=dt)
-            self.dout_fills = (self.dz[..., :ow],)
-            self.dpad = self.dz.reshape(g, fg, -1)
-        self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)  # (g, K, F/g)
-        per_image = self.dz.shape[2] * self.dz.shape[3]
-        k = g * self.kg
-        chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * self.dz.itemsize)))
-        self.dcols = np.empty(k * chunk * per_image, dtype=dt)
+        # the window gradients of an image: dh*(kh-1) zero rows above and below for stride 1 (shifted_windows)
+        self.dcols_top = top = self.dilation[0] * (self.kernel[0] - 1) if self.stride == (1, 1) else 0
+        self.dcols_rows = oh + 2 * top
+        self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)[:, np.newaxis]  # (g, 1, K, F/g)
+        k, per_image = g * self.kg, self.dcols_rows * self.pitch
+        chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * dpad.itemsize)))
+        self.dcols = np.zeros(k * chunk * per_image, dtype=dt)  # the zero rows are never written
         hp, wp = self.padded_hw
         self.dxp = np.empty((chunk, c, hp * wp + flat_slack(self.kernel, self.dilation)), dtype=dt)
         self.chunks = [self._chunk(start, min(n, start + chunk)) for start in range(0, n, chunk)]
@@ -372,21 +369,24 @@ class Im2colPlan:
         np.copyto(dx, unpad_spatial(fold_border(self.dxp_full, self.pads, self.mode), self.pads))
 
     def _chunk(self, start: int, stop: int) -> tuple:
-        """Views for images ``[start, stop)``: ``(images, columns block (g, K, nb*R*P), window gradients,
-        padded gradient (nb, C, Hp*Wp + slack))``; see :meth:`col2im`."""
-        nb, c, g = stop - start, self.x_shape[1], self.groups
-        block = self.dcols[: g * self.kg * nb * self.dz.shape[2] * self.dz.shape[3]]
-        flat = self.dxp[:nb]
+        """Views for images ``[start, stop)``: ``(images, dout (g, nb, F/g, H'*P), window gradients the GEMM
+        writes (g, nb, K, H'*P), the same as col2im reads them, padded gradient (nb, C, Hp*Wp + slack))``;
+        see :meth:`col2im`."""
+        nb, c, g, fg = stop - start, self.x_shape[1], self.groups, self.wt.shape[-1]
+        oh, pitch, top = self.out_hw[0], self.pitch, self.dcols_top
+        block = self.dcols[: g * self.kg * nb * self.dcols_rows * pitch]
+        written = block.reshape(g, self.kg, nb, -1)[..., top * pitch: (top + oh) * pitch].transpose(0, 2, 1, 3)
+        dout = self.dpad.reshape(g, fg, -1, oh * pitch)[:, :, start:stop].transpose(0, 2, 1, 3)
         if self.stride == (1, 1):
             dwin = shifted_windows(block, nb, self.padded_hw, self.kernel, self.dilation)
         else:
-            dwin = block.reshape(c, *self.kernel, nb, self.out_hw[0], -1).transpose(3, 0, 1, 2, 4, 5)
-        return slice(start, stop), block.reshape(g, self.kg, -1), dwin, flat
+            dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
+        return slice(start, stop), dout, written, dwin, self.dxp[:nb]
 
     def input_grad(self, dx: np.ndarray | None = None) -> np.ndarray:
-        """``dx (N, C, H, W)`` (new, or written into ``dx``) from ``dz`` (``"col2im"``): ``wm.T @ dout`` then
-        :meth:`col2im`, a few images at a time so that col2im reads the window gradients while they are
-        still in cache."""
+        """``dx (N, C, H, W)`` (new, or written into ``dx``) from ``dpad`` (``"col2im"``): ``wm.T @ dout``
+        then :meth:`col2im`, a few images at a time so that col2im reads the window gradients while they
+        are still in cache."""
         if dx is None:
             dx = np.empty(self.x_shape, dtype=self.dtype)
         for chunk in self.chunks:
@@ -395,10 +395,10 @@ class Im2colPlan:
         return dx
 
     def input_grad_gemm(self, chunk: tuple) -> None:
-        """The window gradients of one chunk of images: ``wm.T @ dout`` (one GEMM per group)."""
-        images, block = chunk[:2]
-        g, _, fg = self.wt.shape
-        np.matmul(self.wt, self.dz[:, images].reshape(g, fg, -1), out=block)  # a copy unless one chunk
+        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image, each
+        written between its image's zero rows."""
+        _, dout, written = chunk[:3]
+        np.matmul(self.wt, dout, out=written)
 
     def col2im(self, chunk: tuple, dx: np.ndarray) -> None:
         """Adjoint of the column fill: one chunk's window gradients -> its images of ``dx (N, C, H, W)``.
@@ -409,7 +409,7 @@ class Im2colPlan:
         offset at a time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its
         border is folded back onto the interior (:func:`fold_border`) before the interior is taken.
         """
-        images, _, dwin, flat = chunk
+        images, dwin, flat = chunk[0], chunk[3], chunk[4]
         dx = dx[images]
         hp, wp = self.padded_hw
         if self.stride == (1, 1):
@@ -433,9 +433,95 @@ def _restore_plan(arguments: tuple, key: tuple | None, cols: np.ndarray, wb: np.
     return plan
 
 
+def images_per_block(image_bytes: int) -> int | None:
+    """Images per block of :class:`ChunkIm2col`, from the bytes of one image's columns: as many as fit in
+    :data:`BLOCK_BYTES`, or None (the whole chunk one block, its columns kept from the forward) when one
+    image's do not fit. Then a block would not stay in cache anyway, and at the benchmarks' ``large``
+    (2.5 MB of columns per image) blocks of one image measured 100-110 ms against 88-98 ms for one block."""
+    return BLOCK_BYTES // image_bytes if image_bytes <= BLOCK_BYTES else None
+
+
+class ChunkIm2col:
+    """One thread's images of a batch, ``x_shape (n, C, H, W)``, run through an :class:`Im2colPlan` a block of
+    images at a time (:attr:`blocks`, each block's column matrix about :data:`BLOCK_BYTES`), so that the
+    GEMMs read columns a copy has just written into the core's cache rather than from memory.
+
+    The backward fills each block's columns again, from the chunk's copy of the forward's input (``x`` may
+    change after the forward; the copy keeps the gradient the forward's), instead of keeping every column
+    of the chunk from the forward: at the benchmarks' ``mid`` (64x16x28x28 -> 32, float32, 2 threads) a
+    forward + backward took 24-27 ms in blocks of one or two images against 30-35 ms with the chunk's
+    columns kept (:data:`BLOCK_BYTES`). A chunk whose columns fit in one block is one :class:`Im2colPlan`
+    that keeps its columns, with no copy of the input.
+
+    Blocks differ in size by at most one image, so there are at most two plans (:attr:`plans`, by block
+    size). The other arguments are :class:`Im2colPlan`'s.
+    """
+
+    def __init__(self, x_shape, out_hw, kernel, stride, pads, dilation, mode, groups, out_channels, bias, dtype,
+                 input_grad: str = "col2im"):
+        n, c = x_shape[:2]
+        self.x_shape, self.dtype, self.input_grad_method = x_shape, dtype, input_grad
+        pitch = row_pitch(out_hw[1], padded_size(x_shape[2:], pads)[1], stride[1])
+        image_bytes = (c * kernel[0] * kernel[1] + groups * bias) * out_hw[0] * pitch * dtype.itemsize
+        per_block = images_per_block(image_bytes)
+        self.blocks = batch_slices(n, 1 if per_block is None else -(-n // per_block))
+        sizes = sorted({s.stop - s.start for s in self.blocks}, reverse=True)
+        self.plans = {size: Im2colPlan((size, *x_shape[1:]), out_hw, kernel, stride, pads, dilation, mode, groups,
+                                       out_channels, bias, dtype, input_grad) for size in sizes}
+        self.out_shape = (n, *self.plans[sizes[0]].out_shape[1:])
+        self.x = np.empty(x_shape, dtype=dtype) if len(self.blocks) > 1 else None  # the forward's input
+        plan = self.plans[sizes[0]]
+        self.phases = plan.phases if self.x is None else (
+            "keep_input", *plan.phases[:3], "refill_columns", *plan.phases[3:])
+        """What a forward + backward runs, in order: the plan's :attr:`Im2colPlan.phases`, block by block, and
+        with several blocks the copy of the input (``keep_input``) and the backward's column fill
+        (``refill_columns``, :meth:`Im2colPlan.fill_columns` again)."""
+
+    def plan(self, block: slice) -> Im2colPlan:
+        """The plan that runs the images ``block`` (one of :attr:`blocks`)."""
+        return self.plans[block.stop - block.start]
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
+        """``x (n, C, H, W)`` -> ``out (n, F, H', W')`` (new, or written into ``out``), block by block."""
+        if self.x is None:
+            return self.plan(self.blocks[0]).forward(x, w, b, out)
+        np.copyto(self.x, x)
+        if out is None:
+            out = np.empty(self.out_shape, dtype=self.dtype)
+        for plan in self.plans.values():
+            plan.load_weights(w, b)
+        for block in self.blocks:
+            plan = self.plan(block)
+            plan.fill_columns(self.x[block])
+            plan.gemm()
+            plan.output(out[block])
+        return out
+
+    def backward(self, d: np.ndarray, dx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``dout d (n, F, H', W')`` -> ``(dx (n, C, H, W), dw (g, F/g, K), db (F,) or None)`` of the latest
+        :meth:`forward`, block by block (each block's columns filled again), the weight and bias gradients
+        summed over the blocks in order; ``dx`` new, or written into ``dx``."""
+        if self.x is None:
+            return self.plan(self.blocks[0]).backward(d, dx)
+        if dx is None:
+            dx = np.empty(self.x_shape, dtype=self.dtype)
+        dw = db = None
+        for block in self.blocks:
+            plan = self.plan(block)
+            plan.fill_columns(self.x[block])
+            _, dw_block, db_block = plan.backward(d[block], dx[block])
+            if dw is None:
+                dw, db = dw_block, db_block  # fresh arrays of the block's GEMM: summed into in place
+            else:
+                dw += dw_block
+                if db is not None:
+                    db += db_block
+        return dx, dw, db
+
+
 class BatchIm2col:
     """An im2col convolution of a batch split into chunks of images (:func:`~reference.threads.batch_slices`),
-    one :class:`Im2colPlan` per chunk, the chunks run at once (:func:`~reference.threads.run_parallel`: each
+    one :class:`ChunkIm2col` per chunk, the chunks run at once (:func:`~reference.threads.run_parallel`: each
     chunk's copies and GEMMs on its own thread, BLAS at one thread each). One chunk runs on the caller's
     thread. Every buffer belongs to the chunks' plans, so a copy or pickle of this object (each plan's
     ``__reduce__``) computes like the original, a backward of a forward run before the copy included.
@@ -447,12 +533,12 @@ class BatchIm2col:
     def __init__(self, x_shape, parts: int, out_hw, *plan_arguments) -> None:
         self.x_shape, self.dtype = x_shape, plan_arguments[-2]
         self.slices = batch_slices(x_shape[0], parts)
-        self.parts = [Im2colPlan((s.stop - s.start, *x_shape[1:]), out_hw, *plan_arguments) for s in self.slices]
+        self.parts = [ChunkIm2col((s.stop - s.start, *x_shape[1:]), out_hw, *plan_arguments) for s in self.slices]
         self.out_shape = (x_shape[0], *self.parts[0].out_shape[1:])
         self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-        """``x (N, C, H, W)`` -> ``out (N, F, H', W')`` (new), each chunk's :meth:`Im2colPlan.forward`."""
+        """``x (N, C, H, W)`` -> ``out (N, F, H', W')`` (new), each chunk's :meth:`ChunkIm2col.forward`."""
         if len(self.parts) == 1:
             return self.parts[0].forward(x, w, b)
         out = np.empty(self.out_shape, dtype=self.dtype)
@@ -462,7 +548,7 @@ class BatchIm2col:
 
     def backward(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``dout d (N, F, H', W')`` -> ``(dx (N, C, H, W), dw (g, F/g, K), db (F,) or None)``: each chunk's
-        :meth:`Im2colPlan.backward`, the weight and bias gradients summed over the chunks in order."""
+        :meth:`ChunkIm2col.backward`, the weight and bias gradients summed over the chunks in order."""
         if len(self.parts) == 1:
             return self.parts[0].backward(d)
         dx = np.empty(self.x_shape, dtype=self.dtype)

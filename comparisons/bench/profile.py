@@ -1,10 +1,11 @@
 """What the speed targets read beyond the timing table: where an im2col convolution spends its time, and a
 batch-1 training step.
 
-:func:`conv_phases`: the phases are the methods of :class:`reference.conv.Im2colPlan` in the order its
-:attr:`~reference.conv.Im2colPlan.phases` lists them, each run on every chunk of the layer's batch at once
-(:class:`reference.conv.BatchIm2col`: one chunk per thread, as a real pass runs them), on the plan of a layer
-that has already run one forward + backward (so every buffer exists and is warm). Timed alone, a phase
+:func:`conv_phases`: the phases are the methods of :class:`reference.conv.Im2colPlan` in the order
+:attr:`reference.conv.ChunkIm2col.phases` lists them, each run on every chunk of the layer's batch at once
+(:class:`reference.conv.BatchIm2col`: one chunk per thread, as a real pass runs them) and within a chunk on
+each of its blocks in turn, on the plan of a layer that has already run one forward + backward (so every
+buffer exists and is warm). Timed alone, a phase
 misses the overlap of the real pass (one thread's copy runs while the other's GEMM does), so the phases'
 sum differs a little from the whole. The three GEMM phases are the floor of any im2col formulation on
 numpy's BLAS: the whole pass over their sum says how much the copies around them add.
@@ -28,9 +29,11 @@ from .shapes import Shape
 WHOLE = "whole forward + backward"
 PROFILE_SHAPES = ("mid", "large")  # the shapes of the im2col-vs-PyTorch targets
 PHASE_NOTES = {
+    "keep_input": "input -> the chunk's copy, for the backward's column fill (copy)",
     "fill_columns": "input -> padded buffer -> column matrix (copies)",
     "forward_gemm": "GEMM: weights @ columns",
     "output": "GEMM result -> (N, F, H', W') (copy)",
+    "refill_columns": "the forward's input -> padded buffer -> column matrix again, block by block (copies)",
     "load_dout": "dout -> the columns' layout (copy)",
     "weight_grad_gemm": "GEMM: columns @ dout.T (weight and bias gradients)",
     "dout_columns": "dout -> padded buffer -> columns of the flipped-kernel convolution (copies)",
@@ -43,15 +46,27 @@ TRAINING_IMPLS = ("im2col", "torch")  # the batch-1 training step: the reference
 
 
 def _phase_call(plan, images: slice, phase: str, x, w, b, out, dout, dx):
-    """One chunk's call of ``phase`` (an :class:`~reference.conv.Im2colPlan` method) on its images."""
+    """One block's call of ``phase`` (an :class:`~reference.conv.Im2colPlan` method) on its images."""
     if phase == "input_grad_gemm":
         return lambda: [plan.input_grad_gemm(chunk) for chunk in plan.chunks]
     if phase == "col2im":
         return lambda: [plan.col2im(chunk, dx[images]) for chunk in plan.chunks]
+    if phase == "refill_columns":
+        phase = "fill_columns"
     arguments = {"fill_columns": (x[images],), "forward_gemm": (w, b), "output": (out[images],),
                  "load_dout": (dout[images],), "weight_grad_gemm": (), "dout_columns": (dout[images],),
                  "flipped_input_grad_gemm": (), "input_grad_output": (dx[images],)}
     return functools.partial(getattr(plan, phase), *arguments[phase])
+
+
+def _chunk_call(chunk, images: slice, phase: str, *arrays):
+    """One chunk's call of ``phase`` (see :attr:`reference.conv.ChunkIm2col.phases`) on its images: the copy
+    of its input, or the plan's phase on each block in turn."""
+    if phase == "keep_input":
+        return functools.partial(np.copyto, chunk.x, arrays[0][images])
+    calls = [_phase_call(chunk.plan(block), slice(images.start + block.start, images.start + block.stop), phase,
+                         *arrays) for block in chunk.blocks]
+    return lambda: [call() for call in calls]
 
 
 def conv_phases(shape: Shape, dtype: str = "float32", rounds: int = 5, min_sample_s: float = 0.03) -> dict[str, float]:
@@ -72,8 +87,8 @@ def conv_phases(shape: Shape, dtype: str = "float32", rounds: int = 5, min_sampl
 
     steps = {}
     for phase in batch.parts[0].phases:
-        calls = [_phase_call(plan, images, phase, x, w, b, out, dout, dx)
-                 for plan, images in zip(batch.parts, batch.slices, strict=True)]
+        calls = [_chunk_call(chunk, images, phase, x, w, b, out, dout, dx)
+                 for chunk, images in zip(batch.parts, batch.slices, strict=True)]
         steps[phase] = functools.partial(run_parallel, calls)
     steps[WHOLE] = whole
     samples = time_steps(steps, rounds, min_sample_s)

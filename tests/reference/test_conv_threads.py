@@ -40,6 +40,27 @@ def set_threads():
     threads._setting = saved
 
 
+@pytest.fixture(params=["one block", "blocks of two images"])
+def blocks(request, monkeypatch):
+    """Each thread's chunk run as one block (the size of these tests' images), or two images at a time (as a
+    chunk of larger images is): ``blocks.param``."""
+    if request.param == "blocks of two images":
+        monkeypatch.setattr(conv_module, "images_per_block", lambda image_bytes: 2)
+    return request
+
+
+def _assert_blocks(layer: Conv2d, x: np.ndarray, blocks) -> None:
+    """Every chunk of ``layer``'s plan for ``x`` runs in the blocks the ``blocks`` fixture asked for."""
+    for part in layer.im2col_plan(x.shape).parts:
+        sizes = [s.stop - s.start for s in part.blocks]
+        assert sizes == ([part.x_shape[0]] if blocks.param == "one block" else batch_slice_sizes(part.x_shape[0]))
+
+
+def batch_slice_sizes(n: int) -> list[int]:
+    """Block sizes of ``n`` images, two at a time: nearly equal sizes, larger first."""
+    return [s.stop - s.start for s in threads.batch_slices(n, -(-n // 2))]
+
+
 def _layer(options: dict, dtype=np.float64, impl="im2col") -> Conv2d:
     options = dict(options)
     kernel = options.pop("kernel_size", 3)
@@ -70,7 +91,7 @@ def _data(n: int, dtype, seed: int = 0, options: dict | None = None) -> tuple[np
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("options", OPTIONS, ids=str)
 @pytest.mark.parametrize(("n", "workers"), [(2, 2), (7, 2), (5, 3)])
-def test_threaded_pass_equals_serial_pass(set_threads, options, dtype, n, workers):
+def test_threaded_pass_equals_serial_pass(set_threads, blocks, options, dtype, n, workers):
     x, dout = _data(n, dtype, options=options)
     set_threads(1)
     serial = _run(_layer(options, dtype), x, dout)
@@ -78,11 +99,12 @@ def test_threaded_pass_equals_serial_pass(set_threads, options, dtype, n, worker
     layer = _layer(options, dtype)
     threaded = _run(layer, x, dout)
     assert len(layer.im2col_plan(x.shape).parts) == workers
+    _assert_blocks(layer, x, blocks)
     _assert_close(threaded, serial, TOL[dtype])
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=str)
-def test_threaded_pass_on_an_odd_batch_equals_the_loop(set_threads, options):
+def test_threaded_pass_on_an_odd_batch_equals_the_loop(set_threads, blocks, options):
     x, dout = _data(7, np.float64, seed=1, options=options)
     set_threads(2)
     layer = _layer(options)
@@ -90,6 +112,7 @@ def test_threaded_pass_on_an_odd_batch_equals_the_loop(set_threads, options):
     batch = layer.im2col_plan(x.shape)
     assert [s.stop - s.start for s in batch.slices] == [4, 3]
     assert [plan.x_shape[0] for plan in batch.parts] == [4, 3]
+    _assert_blocks(layer, x, blocks)  # blocks of 2 + 2 and 2 + 1 images
     _assert_close(got, _run(_layer(options, impl="loop"), x, dout), 1e-12)
 
 
@@ -202,7 +225,7 @@ def test_flipped_input_gradient_refuses_a_stride():
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda layer: pickle.loads(pickle.dumps(layer))],
                          ids=["deepcopy", "pickle"])
 @pytest.mark.parametrize("options", [{"padding": 1}, {"stride": 2, "padding": 1}], ids=str)
-def test_copy_of_a_used_threaded_layer_computes_like_the_original(set_threads, clone, options):
+def test_copy_of_a_used_threaded_layer_computes_like_the_original(set_threads, blocks, clone, options):
     set_threads(2)
     x, dout = _data(5, np.float64, seed=6, options=options)
     layer = _layer(options)
@@ -216,10 +239,29 @@ def test_copy_of_a_used_threaded_layer_computes_like_the_original(set_threads, c
         assert np.array_equal(twin.grads[key], layer.grads[key]), key
     ours, theirs = layer.im2col_plan(x.shape), twin.im2col_plan(x.shape)
     assert len(theirs.parts) == 2
+    _assert_blocks(twin, x, blocks)
     for a, b in zip(ours.parts, theirs.parts, strict=True):
-        assert not np.shares_memory(a.cols, b.cols) and not np.shares_memory(a.xp, b.xp)
+        assert a.x is None or not np.shares_memory(a.x, b.x)
+        for plan_a, plan_b in zip(a.plans.values(), b.plans.values(), strict=True):
+            assert not np.shares_memory(plan_a.cols, plan_b.cols) and not np.shares_memory(plan_a.xp, plan_b.xp)
     got, want = _run(twin, x, dout), _run(layer, x, dout)
     _assert_close(got, want, 0.0)
+
+
+@pytest.mark.parametrize("options", [{"padding": 1}, {"stride": 2, "padding": 1, "groups": 2}], ids=str)
+def test_blocks_differentiate_the_forwards_input_when_x_changes_afterwards(set_threads, monkeypatch, options):
+    """Blocks fill their columns again in the backward, from the chunk's copy of the forward's input: an
+    ``x`` changed in place between forward and backward does not change the gradients."""
+    monkeypatch.setattr(conv_module, "images_per_block", lambda image_bytes: 2)
+    set_threads(2)
+    x, dout = _data(6, np.float64, seed=9, options=options)
+    want = _run(_layer(options, impl="loop"), x, dout)
+    layer = _layer(options)
+    out = layer.forward(x)
+    x *= -2.0
+    got = (out, layer.backward(dout), {k: v.copy() for k, v in layer.grads.items()})
+    assert all(len(part.blocks) == 2 for part in layer.im2col_plan(x.shape).parts)
+    _assert_close(got, want, 1e-12)
 
 
 def test_concurrent_forwards_on_one_threaded_instance_each_get_their_own_output(set_threads):
@@ -293,7 +335,7 @@ def test_backward_from_another_thread_than_the_forward_still_raises(set_threads)
 
 
 @pytest.mark.parametrize("options", [o for o in OPTIONS if "stride" not in o], ids=str)
-def test_a_layer_on_the_flipped_kernel_path_equals_the_loop(set_threads, options):
+def test_a_layer_on_the_flipped_kernel_path_equals_the_loop(set_threads, blocks, options):
     """8 -> 4 channels (``F <= C/2``, stride 1): the layer's own choice is the flipped kernel, split over threads."""
     set_threads(2)
     options = dict(options)
@@ -304,3 +346,4 @@ def test_a_layer_on_the_flipped_kernel_path_equals_the_loop(set_threads, options
     dout = rng.standard_normal(layer.forward(x).shape)
     assert {plan.input_grad_method for plan in layer.im2col_plan(x.shape).parts} == {"flipped"}
     _assert_close(_run(layer, x, dout), _run(loop, x, dout), TOL[np.float64])
+    _assert_blocks(layer, x, blocks)
