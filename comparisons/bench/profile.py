@@ -61,7 +61,10 @@ def _phase_call(plan, images: slice, phase: str, x, w, b, out, dout, dx):
 
 def _chunk_call(chunk, images: slice, phase: str, *arrays):
     """One chunk's call of ``phase`` (see :attr:`reference.conv.ChunkIm2col.phases`) on its images: the copy
-    of its input, or the plan's phase on each block in turn."""
+    of its input, or the plan's phase on each block in turn; nothing for a phase the chunk does not run (a
+    chunk of one block keeps no copy of its input and fills its columns once)."""
+    if phase not in chunk.phases:
+        return lambda: None
     if phase == "keep_input":
         return functools.partial(np.copyto, chunk.x, arrays[0][images])
     calls = [_phase_call(chunk.plan(block), slice(images.start + block.start, images.start + block.stop), phase,
@@ -86,7 +89,9 @@ def conv_phases(shape: Shape, dtype: str = "float32", rounds: int = 5, min_sampl
         layer.backward(dout)
 
     steps = {}
-    for phase in batch.parts[0].phases:
+    # the chunks are larger first, but with BLOCK_BYTES a smaller one can be one block where a larger is several:
+    # the phases of the chunk that runs the most
+    for phase in max((chunk.phases for chunk in batch.parts), key=len):
         calls = [_chunk_call(chunk, images, phase, x, w, b, out, dout, dx)
                  for chunk, images in zip(batch.parts, batch.slices, strict=True)]
         steps[phase] = functools.partial(run_parallel, calls)

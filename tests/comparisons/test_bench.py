@@ -85,6 +85,25 @@ def test_profile_times_each_phase_of_the_im2col_plan_in_order(shape, method):
     assert all(t > 0 for t in phases.values())
 
 
+def test_profile_times_chunks_of_different_block_counts(monkeypatch):
+    """5 images on 2 threads in blocks of at most two: a chunk of 3 runs two blocks (its input copied, its columns
+    filled again in the backward), the chunk of 2 one block; the profile times every phase of the first."""
+    import reference.conv as conv_module
+    from comparisons.bench.profile import WHOLE, conv_phases
+    from comparisons.bench.shapes import Shape
+    from reference import threads
+
+    monkeypatch.setattr(conv_module, "images_per_block", lambda image_bytes: 2)
+    monkeypatch.setattr(threads, "_setting", 2)
+    shape = Shape("tiny", 5, 1, 8, 8, 8, padding=1)
+    layer = conv_module.Conv2d(1, 8, 3, padding=1)
+    assert [len(chunk.blocks) for chunk in layer.im2col_plan(shape.input_shape).parts] == [2, 1]
+    phases = conv_phases(shape, rounds=1, min_sample_s=0.0)
+    order = conv_module.Im2colPlan.COL2IM_PHASES
+    assert list(phases) == ["keep_input", *order[:3], "refill_columns", *order[3:], WHOLE]
+    assert all(t > 0 for t in phases.values())
+
+
 def test_training_steps_time_the_reference_and_each_framework_that_runs():
     from comparisons import frameworks
     from comparisons.bench.profile import training_steps
