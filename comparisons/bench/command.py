@@ -174,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
         "numpy": np.__version__,
         "blas": blas_info(),
         "frameworks": _framework_versions(args.impls),
-        # the environment each framework was imported with (comparisons.frameworks: chosen per purpose)
-        "framework_settings": {name: {v: os.environ.get(v) for v in frameworks.entry(name).environment("time")}
+        # the environment each framework was imported with, in its own worker process for some (comparisons.frameworks:
+        # chosen per purpose)
+        "framework_settings": {name: frameworks.process_settings(name, "time")
                                for name in frameworks.NAMES if name in args.impls},
         "matmul_size": matmul_size,
         "matmul_gflops": matmul_gflops,

@@ -52,13 +52,16 @@ class Entry:
 
     ``name``: the registry name (``"torch"``); ``packages``: the import packages whose absence makes it
     unavailable; ``environment(purpose)``: ``{variable: (value, reason)}`` to set before it is imported;
-    ``load()``: imports the framework and returns its :class:`~.protocol.Framework`.
+    ``load()``: imports the framework and returns its :class:`~.protocol.Framework`; ``worker_environment(purpose)``:
+    for a framework that runs in a worker process of its own, what that process sets before the import (None: it
+    runs in this process).
     """
 
     name: str
     packages: tuple[str, ...]
     environment: Callable[[str], dict[str, tuple[str, str]]]
     load: Callable[[], object]
+    worker_environment: Callable[[str], dict[str, tuple[str, str]]] | None = None
 
 
 _prepared: dict[str, str] = {}  # framework -> the purpose its settings were set for in this process
@@ -111,6 +114,16 @@ def prepare_all(purpose: str) -> None:
 def settings(name: str, purpose: str = "compare") -> dict[str, str]:
     """``{variable: "value (reason)"}`` for ``name`` and ``purpose``: what reports show of the settings."""
     return {variable: f"{value} ({reason})" for variable, (value, reason) in entry(name).environment(purpose).items()}
+
+
+def process_settings(name: str, purpose: str) -> dict[str, str | None]:
+    """``{variable: value}`` of ``name``'s process-wide settings for ``purpose`` in the process it runs in: this
+    process's environment, or for a framework in a worker process, what the worker sets (what a speed report
+    records of each framework's settings)."""
+    fw = entry(name)
+    if fw.worker_environment is not None:
+        return {variable: value for variable, (value, _) in fw.worker_environment(purpose).items()}
+    return {variable: os.environ.get(variable) for variable in fw.environment(purpose)}
 
 
 def load(name: str, purpose: str | None = None):

@@ -11,6 +11,7 @@ PyTorch backends, each in its worker process: Keras' backend is fixed at its imp
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 
@@ -101,5 +102,6 @@ def _remote_loader(name: str):
 
 
 ENTRIES = (Entry("keras", PACKAGES["keras"], _environment, _load),
-           *(Entry(name, PACKAGES[name], _worker_environment(name), _remote_loader(name))
+           *(Entry(name, PACKAGES[name], _worker_environment(name), _remote_loader(name),
+                   worker_environment=functools.partial(worker_settings, name))
              for name in ("keras-jax", "keras-torch")))

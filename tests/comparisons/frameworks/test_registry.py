@@ -61,3 +61,25 @@ def test_unavailable_skips_unless_frameworks_are_required(monkeypatch, required)
     expected = pytest.fail.Exception if required else pytest.skip.Exception
     with pytest.raises(expected, match="torch is not installed"):
         unavailable("torch is not installed here (test)")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("keras-jax", {"KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1"}),
+    ("keras-torch", {"KERAS_BACKEND": "torch"}),
+])
+def test_a_worker_frameworks_settings_are_those_its_worker_sets(monkeypatch, name, expected):
+    """A speed report records what the worker process of keras-jax / keras-torch sets, not this process's
+    environment (where Keras runs on TensorFlow and these settings are absent)."""
+    from comparisons.bench.measure import THREADS_VAR
+
+    monkeypatch.setenv(THREADS_VAR, "2")
+    assert frameworks.process_settings(name, "time") == expected
+    monkeypatch.setenv(THREADS_VAR, "1")
+    if name == "keras-jax":  # XLA's one-thread flags, set when the worker starts
+        assert "intra_op_parallelism_threads=1" in frameworks.process_settings(name, "time")["XLA_FLAGS"]
+
+
+def test_a_local_frameworks_settings_are_this_processs_environment(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    got = frameworks.process_settings("keras", "time")
+    assert got["TF_ENABLE_ONEDNN_OPTS"] == "1" and set(got) == set(frameworks.entry("keras").environment("time"))
