@@ -446,12 +446,14 @@ class ChunkIm2col:
     images at a time (:attr:`blocks`, each block's column matrix about :data:`BLOCK_BYTES`), so that the
     GEMMs read columns a copy has just written into the core's cache rather than from memory.
 
-    The backward fills each block's columns again, from the chunk's copy of the forward's input (``x`` may
-    change after the forward; the copy keeps the gradient the forward's), instead of keeping every column
-    of the chunk from the forward: at the benchmarks' ``mid`` (64x16x28x28 -> 32, float32, 2 threads) a
-    forward + backward took 24-27 ms in blocks of one or two images against 30-35 ms with the chunk's
-    columns kept (:data:`BLOCK_BYTES`). A chunk whose columns fit in one block is one :class:`Im2colPlan`
-    that keeps its columns, with no copy of the input.
+    The backward fills each block's columns again, from the chunk's copy of the forward's input (the caller's
+    ``x`` may change after the forward; the copy keeps the gradients those of the forward's input), instead
+    of keeping every column of the chunk from the forward. At the benchmarks' ``mid`` (64x16x28x28 -> 32,
+    float32, 2 threads; medians of ten interleaved rounds) a forward + backward took 25.2 ms in blocks of two
+    images against 31.2 ms as one block; in another run, 27.2 ms against 35.6 ms with every block's columns
+    kept in a plan of its own.
+    A chunk whose columns fit in one block is one :class:`Im2colPlan` that keeps its columns, with no copy
+    of the input.
 
     Blocks differ in size by at most one image, so there are at most two plans (:attr:`plans`, by block
     size). The other arguments are :class:`Im2colPlan`'s.
