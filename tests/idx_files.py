@@ -4,14 +4,18 @@ the data, CLI and training tests read; and where the real MNIST files are when p
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from reference import data
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = PROJECT_ROOT.parent / "shared" / "data" / "mnist"  # ../shared beside the project
+REQUIRE_MNIST_VAR = "CNNREF_REQUIRE_MNIST"  # set to 1 (CI, where ../shared is beside the clone): absent data fails
 TYPE_CODES = {np.uint8: 0x08, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
 
 
@@ -39,3 +43,13 @@ def write_dataset(folder: Path, n_train: int = 12, n_test: int = 5, gz: bool = T
     for key, stem in data.FILES.items():
         write_idx(folder / (stem + (".gz" if gz else "")), arrays[key])
     return arrays
+
+
+def shared_mnist() -> Path | None:
+    """The real MNIST folder, or None when it is absent (the caller skips or falls back to its own data); under
+    ``CNNREF_REQUIRE_MNIST=1`` an absent folder fails the test instead, so that a wrong path cannot pass as a skip."""
+    if SHARED_MNIST.is_dir():
+        return SHARED_MNIST
+    if os.environ.get(REQUIRE_MNIST_VAR) == "1":
+        pytest.fail(f"real MNIST not found at {SHARED_MNIST} and {REQUIRE_MNIST_VAR}=1")
+    return None

@@ -23,7 +23,7 @@ from comparisons import training
 from comparisons.trainers import make_trainer
 from reference.data import load_dataset
 from tests.frameworks import import_or_skip
-from tests.idx_files import SHARED_MNIST, write_dataset
+from tests.idx_files import SHARED_MNIST, shared_mnist, write_dataset
 
 RTOL = {"float64": 1e-11, "float32": 1e-3}
 
@@ -33,7 +33,7 @@ def train_data():
     """``(images uint8 (N, 28, 28), labels int64 (N,))``: real MNIST's first 1000, or (without it) a
     learnable stand-in: one random sparse template per class, each image its class's template with
     a quarter of its pixels dropped, so the loss goes down as on real digits."""
-    if SHARED_MNIST.is_dir():
+    if shared_mnist() is not None:
         ds = load_dataset("mnist", SHARED_MNIST)
         return ds.train_images[:1000], ds.train_labels[:1000].astype(np.int64)
     rng = np.random.default_rng(0)
