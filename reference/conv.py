@@ -49,6 +49,7 @@ from .validation import as_float_dtype, as_pair, check_allocation, check_bool, c
 from .windows import (
     PAD_MODES,
     Pads,
+    ShiftedWindowGrads,
     add_flat_windows,
     check_pad_mode,
     fill_border,
@@ -58,7 +59,6 @@ from .windows import (
     output_size,
     pad_spatial,
     row_pitch,
-    shifted_windows,
     unpad_spatial,
     window_slices,
 )
@@ -177,8 +177,8 @@ class Im2colPlan:
     - backward, made by the first backward: ``dpad`` (``dout`` in the columns' layout) and, by
       ``input_grad``: ``"flipped"`` (stride 1 only) the plan of the convolution of ``dout`` with the
       flipped kernel (:meth:`flipped_input_grad_gemm`); ``"col2im"``: ``dcols`` and ``dxp``
-      (input-gradient columns, for stride 1 with zero rows around each image's, and the padded
-      gradient, a few images at a time: :meth:`input_grad`).
+      (the window gradients, at stride 1 a :class:`~reference.windows.ShiftedWindowGrads`, and the
+      padded gradient, a few images at a time: :meth:`input_grad`).
     """
 
     # What a forward + backward runs, in order, per input-gradient method; the GEMMs are the phases whose
@@ -288,10 +288,13 @@ class Im2colPlan:
         return dx, dw, db
 
     def load_dout(self, d: np.ndarray) -> None:
-        """Copy ``dout`` into the columns' layout, ``dpad``."""
+        """Copy ``dout`` into the columns' layout, ``dpad`` (and, for col2im at stride 1, the forward's weights
+        into the input-gradient GEMM's row order, ``wt``)."""
         if not self._backward_ready:
             self._make_backward()
         np.copyto(self.dout_fill, d.transpose(1, 0, 2, 3))
+        if self.wt_source is not None:
+            np.copyto(self.wt_fill, self.wt_source)
 
     def weight_grad_gemm(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(dw (g, F/g, K), db (F,) or None)``: ``cols @ dpad.T``, the bias gradient in its last column."""
@@ -309,17 +312,27 @@ class Im2colPlan:
         # dpad (F, N, H', P): dout in the columns' order (zero at j >= W'), read by both gradient GEMMs
         dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
         self.dpad, self.dout_fill = dpad.reshape(g, fg, -1), dpad[..., :ow]
+        self.wt_source = None
         if self.input_grad_method == "flipped":
             self._make_flipped()
             self._backward_ready = True
             return
-        # the window gradients of an image: dh*(kh-1) zero rows above and below for stride 1 (shifted_windows)
-        self.dcols_top = top = self.dilation[0] * (self.kernel[0] - 1) if self.stride == (1, 1) else 0
-        self.dcols_rows = oh + 2 * top
-        self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)[:, np.newaxis]  # (g, 1, K, F/g)
-        k, per_image = g * self.kg, self.dcols_rows * self.pitch
+        k, (kh, kw), cg = g * self.kg, self.kernel, c // g
+        if self.stride == (1, 1):
+            # the window gradients in ShiftedWindowGrads' layout, from the weights in its row order (b, c)
+            per_image = (oh + 2 * self.dilation[0] * (kh - 1)) * self.pitch
+            self.wt = np.empty((g, kh, 1, kw * cg, fg), dtype=dt)
+            self.wt_fill = self.wt.reshape(g, kh, kw, cg, fg)
+            self.wt_source = self.w_fill.reshape(g, fg, cg, kh, kw).transpose(0, 3, 4, 2, 1)  # (g, kh, kw, Cg, F/g)
+            self.ones = np.ones(kh * kw, dtype=dt)
+        else:
+            per_image = oh * self.pitch
+            self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)[:, np.newaxis]  # (g, 1, K, F/g)
         chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * dpad.itemsize)))
-        self.dcols = np.zeros(k * chunk * per_image, dtype=dt)  # the zero rows are never written
+        if self.stride == (1, 1):
+            self.dcols = ShiftedWindowGrads(chunk, g, cg, self.padded_hw, oh, self.kernel, self.dilation, dt)
+        else:
+            self.dcols = np.zeros(k * chunk * per_image, dtype=dt)
         hp, wp = self.padded_hw
         self.dxp = np.empty((chunk, c, hp * wp + flat_slack(self.kernel, self.dilation)), dtype=dt)
         self.chunks = [self._chunk(start, min(n, start + chunk)) for start in range(0, n, chunk)]
@@ -369,18 +382,20 @@ class Im2colPlan:
         np.copyto(dx, unpad_spatial(fold_border(self.dxp_full, self.pads, self.mode), self.pads))
 
     def _chunk(self, start: int, stop: int) -> tuple:
-        """Views for images ``[start, stop)``: ``(images, dout (g, nb, F/g, H'*P), window gradients the GEMM
-        writes (g, nb, K, H'*P), the same as col2im reads them, padded gradient (nb, C, Hp*Wp + slack))``;
-        see :meth:`col2im`."""
-        nb, c, g, fg = stop - start, self.x_shape[1], self.groups, self.wt.shape[-1]
-        oh, pitch, top = self.out_hw[0], self.pitch, self.dcols_top
-        block = self.dcols[: g * self.kg * nb * self.dcols_rows * pitch]
-        written = block.reshape(g, self.kg, nb, -1)[..., top * pitch: (top + oh) * pitch].transpose(0, 2, 1, 3)
-        dout = self.dpad.reshape(g, fg, -1, oh * pitch)[:, :, start:stop].transpose(0, 2, 1, 3)
+        """Views for images ``[start, stop)``: ``(images, dout, window gradients the GEMM writes, the same as
+        col2im reads them, padded gradient (nb, C, Hp*Wp + slack))``; stride 1 (:class:`ShiftedWindowGrads`):
+        ``dout (g, 1, nb, F/g, H'*P)``, written ``(g, kh, nb, kw*C/g, H'*P)``, read ``(g, C/g, nb, Hp*Wp,
+        kh*kw)``; otherwise ``dout (g, nb, F/g, H'*P)``, written ``(g, nb, K, H'*P)``, read ``(nb, C, kh, kw,
+        H', P)``. See :meth:`col2im`."""
+        nb, c, g, fg = stop - start, self.x_shape[1], self.groups, self.dpad.shape[1]
+        oh = self.out_hw[0]
+        dout = self.dpad.reshape(g, fg, -1, oh * self.pitch)[:, :, start:stop].transpose(0, 2, 1, 3)
         if self.stride == (1, 1):
-            dwin = shifted_windows(block, nb, self.padded_hw, self.kernel, self.dilation)
-        else:
-            dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
+            return slice(start, stop), dout[:, np.newaxis], self.dcols.gemm_out(nb), self.dcols.windows(nb), \
+                self.dxp[:nb]
+        block = self.dcols[: g * self.kg * nb * oh * self.pitch]
+        written = block.reshape(g, self.kg, nb, -1).transpose(0, 2, 1, 3)
+        dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
         return slice(start, stop), dout, written, dwin, self.dxp[:nb]
 
     def input_grad(self, dx: np.ndarray | None = None) -> np.ndarray:
@@ -395,28 +410,29 @@ class Im2colPlan:
         return dx
 
     def input_grad_gemm(self, chunk: tuple) -> None:
-        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image, each
-        written between its image's zero rows."""
+        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image (and
+        kernel row, at stride 1), each written between its image's zero rows."""
         _, dout, written = chunk[:3]
         np.matmul(self.wt, dout, out=written)
 
     def col2im(self, chunk: tuple, dx: np.ndarray) -> None:
         """Adjoint of the column fill: one chunk's window gradients -> its images of ``dx (N, C, H, W)``.
 
-        Stride 1: ``dwin`` is the :func:`shifted_windows` view of the window gradients, and col2im
-        is one sum over the window offsets (straight into ``dx`` when there is no padding).
-        Otherwise ``dwin (nb, C, kh, kw, H', P)`` is laid out as the columns and accumulated one
-        offset at a time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its
-        border is folded back onto the interior (:func:`fold_border`) before the interior is taken.
+        Stride 1: ``dwin`` is :meth:`ShiftedWindowGrads.windows`, and col2im is its product with ones
+        (straight into ``dx`` when there is no padding). Otherwise ``dwin (nb, C, kh, kw, H', P)`` is laid
+        out as the columns and accumulated one offset at a time. ``flat`` holds the padded gradient; with a
+        ``mode`` other than zeros its border is folded back onto the interior (:func:`fold_border`) before
+        the interior is taken.
         """
         images, dwin, flat = chunk[0], chunk[3], chunk[4]
         dx = dx[images]
         hp, wp = self.padded_hw
         if self.stride == (1, 1):
+            target = (dx if self.no_pad else flat[:, :, : hp * wp]).reshape(len(dx), self.groups, -1, hp * wp,
+                                                                          copy=False)
+            np.matmul(dwin, self.ones, out=target.transpose(1, 2, 0, 3))  # (g, C/g, nb, Hp*Wp)
             if self.no_pad:
-                np.add.reduce(dwin, axis=(3, 4), out=dx.reshape(*dx.shape[:2], -1).transpose(1, 0, 2))
                 return
-            np.add.reduce(dwin, axis=(3, 4), out=flat[:, :, : hp * wp].transpose(1, 0, 2))
         else:
             flat.fill(0)
             add_flat_windows(flat, dwin, self.padded_hw, self.stride, self.dilation)

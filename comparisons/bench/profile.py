@@ -34,13 +34,13 @@ PHASE_NOTES = {
     "forward_gemm": "GEMM: weights @ columns",
     "output": "GEMM result -> (N, F, H', W') (copy)",
     "refill_columns": "the forward's input -> padded buffer -> column matrix again, block by block (copies)",
-    "load_dout": "dout -> the columns' layout (copy)",
+    "load_dout": "dout -> the columns' layout, and the weights in the input-gradient GEMM's order (copies)",
     "weight_grad_gemm": "GEMM: columns @ dout.T (weight and bias gradients)",
     "dout_columns": "dout -> padded buffer -> columns of the flipped-kernel convolution (copies)",
     "flipped_input_grad_gemm": "GEMM: flipped weights @ dout's columns (input gradient)",
     "input_grad_output": "GEMM result -> dx (copy)",
     "input_grad_gemm": "GEMM: weights.T @ dout (window gradients)",
-    "col2im": "window gradients summed back into dx",
+    "col2im": "window gradients summed back into dx (at stride 1 a product with ones)",
 }
 TRAINING_IMPLS = ("im2col", "torch")  # the batch-1 training step: the reference's im2col model against PyTorch
 

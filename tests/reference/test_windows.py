@@ -6,7 +6,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference.windows import add_windows, output_size, pad_spatial, sliding_windows, window_slices
+from reference.windows import (
+    ShiftedWindowGrads,
+    add_windows,
+    output_size,
+    pad_spatial,
+    sliding_windows,
+    window_slices,
+)
 
 pairs = st.tuples
 
@@ -60,6 +67,27 @@ def test_add_windows_is_the_adjoint_of_sliding_windows(cfg):
     back = add_windows(np.zeros_like(xp), g, stride, dilation)
     # the two sums may cancel to far below their terms: bound the difference by the terms' magnitude
     assert abs(np.sum(win * g) - np.sum(xp * back)) <= 1e-12 * np.sum(np.abs(win * g))
+
+
+@given(window_configs(), st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.data())
+def test_shifted_window_grads_sum_to_add_windows(cfg, groups, channels, images, data):
+    """Window gradients written through ``gemm_out`` land in disjoint places, and ``windows`` summed over its
+    last axis is col2im (:func:`add_windows`), also for fewer images than the buffer holds. Integer values,
+    so both sides are exact."""
+    kernel, _, dilation, padding, size = cfg
+    n = data.draw(st.integers(1, images))
+    (kh, kw), (hp, wp) = kernel, (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
+    out_h, out_w = output_size(size, kernel, (1, 1), padding, dilation, "test")
+    store = ShiftedWindowGrads(images, groups, channels, (hp, wp), out_h, kernel, dilation, np.float64)
+    g = np.random.default_rng(2).integers(1, 10, (n, groups * channels, out_h, out_w, kh, kw)).astype(np.float64)
+    rows = np.zeros((groups, kh, n, kw, channels, out_h, wp))  # the GEMM's rows (b, c) per group, a and image
+    rows[..., :out_w] = g.reshape(n, groups, channels, out_h, out_w, kh, kw).transpose(1, 5, 0, 6, 2, 3, 4)
+    store.gemm_out(n)[...] = rows.reshape(groups, kh, n, kw * channels, out_h * wp)
+    assert store.buf.sum() == g.sum()  # nothing written twice over
+    windows = store.windows(n)
+    assert not windows.flags.writeable
+    summed = np.matmul(windows, np.ones(kh * kw)).reshape(groups * channels, n, hp, wp).transpose(1, 0, 2, 3)
+    assert np.array_equal(summed, add_windows(np.zeros((n, groups * channels, hp, wp)), g, (1, 1), dilation))
 
 
 def test_pad_spatial_pads_only_the_spatial_axes():
