@@ -210,11 +210,8 @@ class Im2colPlan:
         self.interior = unpad_spatial(self.image, pads)
         self.cols = np.empty((g, kg + bias, m), dtype=dtype)
         self.cols[:, kg:] = 1
-        windows = flat_windows(self.xp, self.padded_hw, kernel, stride, dilation, out_hw[0], pitch)
-        # (g, C/g, kh, kw, N, H', P): the columns' row and column order, per group
-        grouped = (g, c // g, *kernel, n, out_hw[0], pitch)
-        self.windows = windows.transpose(1, 2, 3, 0, 4, 5).reshape(grouped, copy=False)
-        self.cols_fill = self.cols[:, :kg].reshape(grouped, copy=False)
+        self.windows = self.column_windows(self.xp)
+        self.cols_fill = self.cols[:, :kg].reshape(self.windows.shape, copy=False)
         self.wb = np.empty((g, f // g, kg + bias), dtype=dtype)
         self.w_fill, self.b_fill = self.wb[..., :kg], (self.wb[..., kg] if bias else None)
         self.out2d = np.empty((g, f // g, m), dtype=dtype)
@@ -247,7 +244,19 @@ class Im2colPlan:
         leave it untouched), then copy every window into the column matrix."""
         np.copyto(self.interior, x)
         fill_border(self.image, self.pads, self.mode)
-        np.copyto(self.cols_fill, self.windows)
+        self.copy_columns(self.windows)
+
+    def column_windows(self, xp: np.ndarray) -> np.ndarray:
+        """Every window of ``xp`` (a flat padded buffer shaped like :attr:`xp`) as a view in the columns'
+        order, ``(g, C/g, kh, kw, N, H', P)``, for :meth:`copy_columns`."""
+        n, c = xp.shape[:2]
+        windows = flat_windows(xp, self.padded_hw, self.kernel, self.stride, self.dilation, self.out_hw[0], self.pitch)
+        grouped = (self.groups, c // self.groups, *self.kernel, n, self.out_hw[0], self.pitch)
+        return windows.transpose(1, 2, 3, 0, 4, 5).reshape(grouped, copy=False)
+
+    def copy_columns(self, windows: np.ndarray) -> None:
+        """Copy :meth:`column_windows` into the column matrix."""
+        np.copyto(self.cols_fill, windows)
 
     def forward_gemm(self, w: np.ndarray, b: np.ndarray | None) -> None:
         """``out2d = [w | b] @ cols``: one GEMM per group."""
@@ -462,12 +471,13 @@ class ChunkIm2col:
     images at a time (:attr:`blocks`, each block's column matrix about :data:`BLOCK_BYTES`), so that the
     GEMMs read columns a copy has just written into the core's cache rather than from memory.
 
-    The backward fills each block's columns again, from the chunk's copy of the forward's input (the caller's
-    ``x`` may change after the forward; the copy keeps the gradients those of the forward's input), instead
-    of keeping every column of the chunk from the forward. At the benchmarks' ``mid`` (64x16x28x28 -> 32,
-    float32, 2 threads; medians of ten interleaved rounds) a forward + backward took 25.2 ms in blocks of two
-    images against 31.2 ms as one block; in another run, 27.2 ms against 35.6 ms with every block's columns
-    kept in a plan of its own.
+    With several blocks the forward copies its input once into the chunk's own padded buffer (:attr:`xp`),
+    every block's columns are copied from there, and the backward copies each block's columns again from
+    it instead of keeping every column of the chunk from the forward (the caller's ``x`` may change after
+    the forward; the copy keeps the gradients those of the forward's input). At the benchmarks' ``mid``
+    (64x16x28x28 -> 32, float32, 2 threads; medians of ten interleaved rounds) a forward + backward took
+    25.2 ms in blocks of two images against 31.2 ms as one block; in another run, 27.2 ms against 35.6 ms
+    with every block's columns kept in a plan of its own.
     A chunk whose columns fit in one block is one :class:`Im2colPlan` that keeps its columns, with no copy
     of the input.
 
@@ -487,46 +497,75 @@ class ChunkIm2col:
         self.plans = {size: Im2colPlan((size, *x_shape[1:]), out_hw, kernel, stride, pads, dilation, mode, groups,
                                        out_channels, bias, dtype, input_grad) for size in sizes}
         self.out_shape = (n, *self.plans[sizes[0]].out_shape[1:])
-        self.x = np.empty(x_shape, dtype=dtype) if len(self.blocks) > 1 else None  # the forward's input
         plan = self.plans[sizes[0]]
-        self.phases = plan.phases if self.x is None else (
+        self.xp = None  # the forward's input, padded (several blocks only)
+        if len(self.blocks) > 1:
+            self.xp = np.zeros((n, c, plan.xp.shape[2]), dtype=dtype)  # a zero border stays from call to call
+            self._make_views()
+        self.phases = plan.phases if self.xp is None else (
             "keep_input", *plan.phases[:3], "refill_columns", *plan.phases[3:])
         """What a forward + backward runs, in order: the plan's :attr:`Im2colPlan.phases`, block by block, and
-        with several blocks the copy of the input (``keep_input``) and the backward's column fill
-        (``refill_columns``, :meth:`Im2colPlan.fill_columns` again)."""
+        with several blocks the padded copy of the input (``keep_input``) and the backward's column fill
+        (``refill_columns``, :meth:`Im2colPlan.copy_columns` again)."""
+
+    def _make_views(self) -> None:
+        """The views into :attr:`xp`: its images, their interior, and each block's windows."""
+        plan = next(iter(self.plans.values()))
+        self.image = _flat_image(self.xp, plan.padded_hw)
+        self.interior = unpad_spatial(self.image, plan.pads)
+        self.block_windows = [self.plan(block).column_windows(self.xp[block]) for block in self.blocks]
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles: the buffers, without the views into :attr:`xp` (a copy's views must see its own
+        buffer: :meth:`__setstate__` rebuilds them)."""
+        state = self.__dict__.copy()
+        for name in ("image", "interior", "block_windows"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.xp is not None:
+            self._make_views()
 
     def plan(self, block: slice) -> Im2colPlan:
         """The plan that runs the images ``block`` (one of :attr:`blocks`)."""
         return self.plans[block.stop - block.start]
 
+    def keep_input(self, x: np.ndarray) -> None:
+        """Copy ``x (n, C, H, W)`` into :attr:`xp` and write its border (several blocks only)."""
+        np.copyto(self.interior, x)
+        plan = next(iter(self.plans.values()))
+        fill_border(self.image, plan.pads, plan.mode)
+
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
         """``x (n, C, H, W)`` -> ``out (n, F, H', W')`` (new, or written into ``out``), block by block."""
-        if self.x is None:
+        if self.xp is None:
             return self.plan(self.blocks[0]).forward(x, w, b, out)
-        np.copyto(self.x, x)
+        self.keep_input(x)
         if out is None:
             out = np.empty(self.out_shape, dtype=self.dtype)
         for plan in self.plans.values():
             plan.load_weights(w, b)
-        for block in self.blocks:
+        for block, windows in zip(self.blocks, self.block_windows, strict=True):
             plan = self.plan(block)
-            plan.fill_columns(self.x[block])
+            plan.copy_columns(windows)
             plan.gemm()
             plan.output(out[block])
         return out
 
     def backward(self, d: np.ndarray, dx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``dout d (n, F, H', W')`` -> ``(dx (n, C, H, W), dw (g, F/g, K), db (F,) or None)`` of the latest
-        :meth:`forward`, block by block (each block's columns filled again), the weight and bias gradients
-        summed over the blocks in order; ``dx`` new, or written into ``dx``."""
-        if self.x is None:
+        :meth:`forward`, block by block (each block's columns copied again from :attr:`xp`), the weight and
+        bias gradients summed over the blocks in order; ``dx`` new, or written into ``dx``."""
+        if self.xp is None:
             return self.plan(self.blocks[0]).backward(d, dx)
         if dx is None:
             dx = np.empty(self.x_shape, dtype=self.dtype)
         dw = db = None
-        for block in self.blocks:
+        for block, windows in zip(self.blocks, self.block_windows, strict=True):
             plan = self.plan(block)
-            plan.fill_columns(self.x[block])
+            plan.copy_columns(windows)
             _, dw_block, db_block = plan.backward(d[block], dx[block])
             if dw is None:
                 dw, db = dw_block, db_block  # fresh arrays of the block's GEMM: summed into in place

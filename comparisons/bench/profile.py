@@ -29,11 +29,11 @@ from .shapes import Shape
 WHOLE = "whole forward + backward"
 PROFILE_SHAPES = ("mid", "large")  # the shapes of the im2col-vs-PyTorch targets
 PHASE_NOTES = {
-    "keep_input": "input -> the chunk's copy, for the backward's column fill (copy)",
-    "fill_columns": "input -> padded buffer -> column matrix (copies)",
+    "keep_input": "input -> the chunk's padded copy, for every block's column fill (copy)",
+    "fill_columns": "input -> padded buffer -> column matrix (copies; from the padded copy with blocks)",
     "forward_gemm": "GEMM: weights @ columns",
     "output": "GEMM result -> (N, F, H', W') (copy)",
-    "refill_columns": "the forward's input -> padded buffer -> column matrix again, block by block (copies)",
+    "refill_columns": "the forward's padded input -> column matrix again, block by block (copies)",
     "load_dout": "dout -> the columns' layout, and the weights in the input-gradient GEMM's order (copies)",
     "weight_grad_gemm": "GEMM: columns @ dout.T (weight and bias gradients)",
     "dout_columns": "dout -> padded buffer -> columns of the flipped-kernel convolution (copies)",
@@ -66,9 +66,13 @@ def _chunk_call(chunk, images: slice, phase: str, *arrays):
     if phase not in chunk.phases:
         return lambda: None
     if phase == "keep_input":
-        return functools.partial(np.copyto, chunk.x, arrays[0][images])
-    calls = [_phase_call(chunk.plan(block), slice(images.start + block.start, images.start + block.stop), phase,
-                         *arrays) for block in chunk.blocks]
+        return functools.partial(chunk.keep_input, arrays[0][images])
+    if chunk.xp is not None and phase in ("fill_columns", "refill_columns"):  # from the chunk's padded input
+        calls = [functools.partial(chunk.plan(block).copy_columns, windows)
+                 for block, windows in zip(chunk.blocks, chunk.block_windows, strict=True)]
+    else:
+        calls = [_phase_call(chunk.plan(block), slice(images.start + block.start, images.start + block.stop),
+                             phase, *arrays) for block in chunk.blocks]
     return lambda: [call() for call in calls]
 
 
