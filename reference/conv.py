@@ -419,8 +419,8 @@ class Im2colPlan:
         return dx
 
     def input_grad_gemm(self, chunk: tuple) -> None:
-        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image (and
-        kernel row, at stride 1), each written between its image's zero rows."""
+        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image (and, at
+        stride 1, kernel row, each written between its image's zero rows)."""
         _, dout, written = chunk[:3]
         np.matmul(self.wt, dout, out=written)
 
@@ -475,9 +475,11 @@ class ChunkIm2col:
     every block's columns are copied from there, and the backward copies each block's columns again from
     it instead of keeping every column of the chunk from the forward (the caller's ``x`` may change after
     the forward; the copy keeps the gradients those of the forward's input). At the benchmarks' ``mid``
-    (64x16x28x28 -> 32, float32, 2 threads; medians of ten interleaved rounds) a forward + backward took
-    25.2 ms in blocks of two images against 31.2 ms as one block; in another run, 27.2 ms against 35.6 ms
-    with every block's columns kept in a plan of its own.
+    (64x16x28x28 -> 32, float32, 2 threads; medians of ten interleaved rounds), measured when the blocks
+    were chosen (each block then copied its images into its plan's padded buffer, twice per pass), a forward
+    + backward took 25.2 ms in blocks of two images against 31.2 ms as one block; in another run, 27.2 ms
+    against 35.6 ms with every block's columns kept in a plan of its own. Copying the input padded once
+    per chunk instead took one thread's 32 images from 21.3 to 20.9 ms (medians of 15 interleaved rounds).
     A chunk whose columns fit in one block is one :class:`Im2colPlan` that keeps its columns, with no copy
     of the input.
 

@@ -339,9 +339,10 @@ class ShiftedWindowGrads:
 
     Each image takes ``R = H' + 2*dh*(kh-1)`` rows of ``Wp`` elements in every row of the buffer: its ``H'``
     output rows, whose columns ``j >= W'`` the GEMM writes as zeros (``dout`` is zero there), between
-    ``dh*(kh-1)`` zero rows above and below. A shifted read outside an image's output rows lands on those
-    zeros or on zeros never written: the tail of the row before (kernel columns ``b > 0`` read up to
-    ``dw*(kw-1)`` elements before their row) or the gap between the rows of consecutive ``a``.
+    ``dh*(kh-1)`` zero rows above and below, never written. A shifted read outside an image's output rows
+    lands on zeros: those rows (its own or the image before's), or, for kernel columns ``b > 0``, which
+    read up to ``dw*(kw-1)`` elements before their row, the end of the row before in the same ``a``'s
+    rows (its last image's zero rows, or with ``kh = 1`` its last output row's columns ``j >= W'``).
 
     ``images``: the images a buffer holds (the views take the first ``n``); ``groups``; ``channels`` per
     group; ``padded_hw (Hp, Wp)``; ``out_h`` (``H'``); ``kernel``, ``dilation`` and ``dtype`` as the

@@ -1,8 +1,10 @@
 """What the speed targets read beyond the timing table: where an im2col convolution spends its time, and a
 batch-1 training step.
 
-:func:`conv_phases`: the phases are the methods of :class:`reference.conv.Im2colPlan` in the order
-:attr:`reference.conv.ChunkIm2col.phases` lists them, each run on every chunk of the layer's batch at once
+:func:`conv_phases`: the phases are those :attr:`reference.conv.ChunkIm2col.phases` lists, in its order (the
+methods of :class:`reference.conv.Im2colPlan`, and with several blocks :meth:`~reference.conv.ChunkIm2col.keep_input`
+and the block's column copy from it, :meth:`~reference.conv.Im2colPlan.copy_columns`), each run on every chunk of
+the layer's batch at once
 (:class:`reference.conv.BatchIm2col`: one chunk per thread, as a real pass runs them) and within a chunk on
 each of its blocks in turn, on the plan of a layer that has already run one forward + backward (so every
 buffer exists and is warm). Timed alone, a phase
