@@ -59,6 +59,7 @@ from .windows import (
     output_size,
     pad_spatial,
     row_pitch,
+    shifted_windows,
     unpad_spatial,
     window_slices,
 )
@@ -158,6 +159,20 @@ def input_grad_method(stride, in_channels: int, out_channels: int) -> str:
     col2im GEMM writing between zero rows instead of reading them) the two measured within noise at ``F = C/4``
     (49.5 and 50.8 ms) and col2im still ahead at ``mid`` (25.1 against 26.6 ms)."""
     return "flipped" if tuple(stride) == (1, 1) and 2 * out_channels <= in_channels else "col2im"
+
+
+def col2im_layout(stride, channels_per_group: int) -> str:
+    """How :class:`Im2colPlan` stores the window gradients for col2im: at stride 1 ``"shifted"``
+    (:class:`~reference.windows.ShiftedWindowGrads`: one GEMM per kernel row, col2im a BLAS product with
+    ones) when each group has two input channels or more, else ``"plain"`` (one GEMM, rows ``(c, a, b)``,
+    col2im numpy's reduction over :func:`~reference.windows.shifted_windows`); ``"strided"`` at other
+    strides. With one channel per group the shifted layout's GEMMs have ``kw`` rows each, and their calls
+    cost more than its faster sum saves. Measured per block, one thread, float32, 3x3, 16 output channels,
+    32 images of 28x28: 1 input channel 379 us shifted against 288 plain; 2 channels 461 against 502; 16
+    channels 231 against 328."""
+    if tuple(stride) != (1, 1):
+        return "strided"
+    return "shifted" if channels_per_group >= 2 else "plain"
 
 
 class Im2colPlan:
@@ -327,21 +342,21 @@ class Im2colPlan:
             self._backward_ready = True
             return
         k, (kh, kw), cg = g * self.kg, self.kernel, c // g
-        if self.stride == (1, 1):
-            # the window gradients in ShiftedWindowGrads' layout, from the weights in its row order (b, c)
-            per_image = (oh + 2 * self.dilation[0] * (kh - 1)) * self.pitch
+        self.col2im_layout = col2im_layout(self.stride, cg)
+        # the window gradients of an image: dh*(kh-1) zero rows above and below at stride 1
+        self.dcols_top = top = self.dilation[0] * (kh - 1) if self.stride == (1, 1) else 0
+        self.dcols_rows = oh + 2 * top
+        per_image = self.dcols_rows * self.pitch
+        chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * dpad.itemsize)))
+        if self.col2im_layout == "shifted":  # from the weights in ShiftedWindowGrads' row order (b, c)
             self.wt = np.empty((g, kh, 1, kw * cg, fg), dtype=dt)
             self.wt_fill = self.wt.reshape(g, kh, kw, cg, fg)
             self.wt_source = self.w_fill.reshape(g, fg, cg, kh, kw).transpose(0, 3, 4, 2, 1)  # (g, kh, kw, Cg, F/g)
             self.ones = np.ones(kh * kw, dtype=dt)
-        else:
-            per_image = oh * self.pitch
-            self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)[:, np.newaxis]  # (g, 1, K, F/g)
-        chunk = max(1, min(n, CHUNK_BYTES // (k * per_image * dpad.itemsize)))
-        if self.stride == (1, 1):
             self.dcols = ShiftedWindowGrads(chunk, g, cg, self.padded_hw, oh, self.kernel, self.dilation, dt)
         else:
-            self.dcols = np.zeros(k * chunk * per_image, dtype=dt)
+            self.wt = self.wb[..., : self.kg].transpose(0, 2, 1)[:, np.newaxis]  # (g, 1, K, F/g)
+            self.dcols = np.zeros(k * chunk * per_image, dtype=dt)  # the zero rows are never written
         hp, wp = self.padded_hw
         self.dxp = np.empty((chunk, c, hp * wp + flat_slack(self.kernel, self.dilation)), dtype=dt)
         self.chunks = [self._chunk(start, min(n, start + chunk)) for start in range(0, n, chunk)]
@@ -392,19 +407,24 @@ class Im2colPlan:
 
     def _chunk(self, start: int, stop: int) -> tuple:
         """Views for images ``[start, stop)``: ``(images, dout, window gradients the GEMM writes, the same as
-        col2im reads them, padded gradient (nb, C, Hp*Wp + slack))``; stride 1 (:class:`ShiftedWindowGrads`):
-        ``dout (g, 1, nb, F/g, H'*P)``, written ``(g, kh, nb, kw*C/g, H'*P)``, read ``(g, C/g, nb, Hp*Wp,
-        kh*kw)``; otherwise ``dout (g, nb, F/g, H'*P)``, written ``(g, nb, K, H'*P)``, read ``(nb, C, kh, kw,
-        H', P)``. See :meth:`col2im`."""
+        col2im reads them, padded gradient (nb, C, Hp*Wp + slack))`` (see :meth:`col2im`). Layout
+        ``"shifted"`` (:class:`~reference.windows.ShiftedWindowGrads`): ``dout (g, 1, nb, F/g, H'*P)``, written
+        ``(g, kh, nb, kw*C/g, H'*P)``, read ``(g, C/g, nb, Hp*Wp, kh*kw)``; otherwise ``dout (g, nb, F/g,
+        H'*P)``, written ``(g, nb, K, H'*P)`` (at stride 1 between each image's zero rows), read at stride 1
+        ``(C, nb, Hp*Wp, kh, kw)`` (:func:`~reference.windows.shifted_windows`), else ``(nb, C, kh, kw, H',
+        P)``."""
         nb, c, g, fg = stop - start, self.x_shape[1], self.groups, self.dpad.shape[1]
-        oh = self.out_hw[0]
-        dout = self.dpad.reshape(g, fg, -1, oh * self.pitch)[:, :, start:stop].transpose(0, 2, 1, 3)
-        if self.stride == (1, 1):
-            return slice(start, stop), dout[:, np.newaxis], self.dcols.gemm_out(nb), self.dcols.windows(nb), \
-                self.dxp[:nb]
-        block = self.dcols[: g * self.kg * nb * oh * self.pitch]
-        written = block.reshape(g, self.kg, nb, -1).transpose(0, 2, 1, 3)
-        dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
+        oh, pitch, top = self.out_hw[0], self.pitch, self.dcols_top
+        dout = self.dpad.reshape(g, fg, -1, oh * pitch)[:, :, start:stop].transpose(0, 2, 1, 3)
+        if self.col2im_layout == "shifted":
+            return (slice(start, stop), dout[:, np.newaxis], self.dcols.gemm_out(nb), self.dcols.windows(nb),
+                    self.dxp[:nb])
+        block = self.dcols[: g * self.kg * nb * self.dcols_rows * pitch]
+        written = block.reshape(g, self.kg, nb, -1)[..., top * pitch: (top + oh) * pitch].transpose(0, 2, 1, 3)
+        if self.col2im_layout == "plain":
+            dwin = shifted_windows(block, nb, self.padded_hw, self.kernel, self.dilation)
+        else:
+            dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
         return slice(start, stop), dout, written, dwin, self.dxp[:nb]
 
     def input_grad(self, dx: np.ndarray | None = None) -> np.ndarray:
@@ -419,27 +439,31 @@ class Im2colPlan:
         return dx
 
     def input_grad_gemm(self, chunk: tuple) -> None:
-        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image (and, at
-        stride 1, kernel row, each written between its image's zero rows)."""
+        """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image (and kernel
+        row, in the ``"shifted"`` layout), each written between its image's zero rows at stride 1."""
         _, dout, written = chunk[:3]
         np.matmul(self.wt, dout, out=written)
 
     def col2im(self, chunk: tuple, dx: np.ndarray) -> None:
         """Adjoint of the column fill: one chunk's window gradients -> its images of ``dx (N, C, H, W)``.
 
-        Stride 1: ``dwin`` is :meth:`ShiftedWindowGrads.windows`, and col2im is its product with ones
-        (straight into ``dx`` when there is no padding). Otherwise ``dwin (nb, C, kh, kw, H', P)`` is laid
-        out as the columns and accumulated one offset at a time. ``flat`` holds the padded gradient; with a
-        ``mode`` other than zeros its border is folded back onto the interior (:func:`fold_border`) before
-        the interior is taken.
+        Stride 1: one sum over the kernel offsets (straight into ``dx`` when there is no padding): layout
+        ``"shifted"``, the product of :meth:`~reference.windows.ShiftedWindowGrads.windows` with ones (BLAS);
+        ``"plain"``, numpy's reduction over the two offset axes of :func:`~reference.windows.shifted_windows`.
+        Otherwise ``dwin (nb, C, kh, kw, H', P)`` is laid out as the columns and accumulated one offset at a
+        time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its border is folded back
+        onto the interior (:func:`fold_border`) before the interior is taken.
         """
         images, dwin, flat = chunk[0], chunk[3], chunk[4]
         dx = dx[images]
         hp, wp = self.padded_hw
         if self.stride == (1, 1):
-            target = (dx if self.no_pad else flat[:, :, : hp * wp]).reshape(len(dx), self.groups, -1, hp * wp,
-                                                                          copy=False)
-            np.matmul(dwin, self.ones, out=target.transpose(1, 2, 0, 3))  # (g, C/g, nb, Hp*Wp)
+            target = dx.reshape(len(dx), -1, hp * wp, copy=False) if self.no_pad else flat[:, :, : hp * wp]
+            if self.col2im_layout == "shifted":  # (g, C/g, nb, Hp*Wp)
+                grouped = target.reshape(len(dx), self.groups, -1, hp * wp, copy=False)
+                np.matmul(dwin, self.ones, out=grouped.transpose(1, 2, 0, 3))
+            else:
+                np.add.reduce(dwin, axis=(3, 4), out=target.transpose(1, 0, 2))
             if self.no_pad:
                 return
         else:

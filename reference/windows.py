@@ -324,6 +324,30 @@ def add_flat_windows(buf: np.ndarray, dwin: np.ndarray, padded_hw: Pair, stride:
     return buf
 
 
+def shifted_windows(buf: np.ndarray, n: int, padded_hw: Pair, kernel: Pair, dilation: Pair) -> np.ndarray:
+    """col2im for stride 1 as one reduction: a read-only view whose sum over its last two axes is ``dxp``.
+
+    ``buf`` (C-contiguous, ``C*kh*kw*N*R*Wp`` elements) holds window gradients laid out
+    ``(C, kh, kw, N, R, Wp)`` with ``R = Hp + dh*(kh-1)``: output row ``i`` is stored at row
+    ``i + dh*(kh-1)``, every other row and every column ``j >= W'`` is zero. The view is
+    ``(C, N, Hp*Wp, kh, kw)``, ``[c, n, y*Wp + x, a, b]`` = the gradient window offset ``(a, b)``
+    sends to padded position ``(y, x)``, i.e. stored row ``y - a*dh + dh*(kh-1)``, column
+    ``x - b*dw`` (a negative column reads the zero tail of the row before).
+    """
+    hp, wp = padded_hw
+    kh, kw = kernel
+    rows = hp + dilation[0] * (kh - 1)
+    block = n * rows * wp  # elements per (c, a, b)
+    c = buf.size // (kh * kw * block)
+    it = buf.itemsize
+    strides = (kh * kw * block * it, rows * wp * it, it, (kw * block - dilation[0] * wp) * it,
+               (block - dilation[1]) * it)
+    offset = dilation[0] * (kh - 1) * wp * it
+    view = np.ndarray((c, n, hp * wp, kh, kw), buf.dtype, buffer=buf, offset=offset, strides=strides)
+    view.flags.writeable = False
+    return view
+
+
 class ShiftedWindowGrads:
     """Stride-1 window gradients stored so that col2im is a sum along one axis of uniform stride.
 

@@ -193,6 +193,31 @@ def test_flipped_kernel_input_gradient_equals_col2im(case):
     assert not np.array_equal(flipped[1], np.zeros_like(flipped[1]))
 
 
+@pytest.mark.parametrize("case", [*FLIPPED_CASES, ((2, 1, 7, 8), 3, (3, 3), ((1, 1), (1, 1)), (1, 1), "zeros", 1)],
+                         ids=str)
+def test_shifted_and_plain_col2im_layouts_agree(case, monkeypatch):
+    """The two stride-1 layouts of the window gradients (``conv.col2im_layout``), each forced on the same cases
+    (one and several channels per group), give the same gradients to rounding."""
+    x_shape, f, kernel, pads, dilation, mode, groups = case
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((f, x_shape[1] // groups, *kernel))
+    b = rng.standard_normal(f)
+    probe = Conv2d(x_shape[1], f, kernel, padding=pads, dilation=dilation, groups=groups, padding_mode=mode)
+    dout = rng.standard_normal(probe.forward(x).shape)
+    passes = {}
+    for layout in ("shifted", "plain"):
+        monkeypatch.setattr(conv_module, "col2im_layout", lambda stride, channels, layout=layout: layout)
+        passes[layout] = _plan_pass("col2im", case, x, w, b, dout)
+    _assert_close(passes["shifted"], passes["plain"], 1e-12)
+
+
+def test_col2im_layout_rule():
+    assert conv_module.col2im_layout((1, 1), 1) == "plain"
+    assert conv_module.col2im_layout((1, 1), 2) == conv_module.col2im_layout((1, 1), 64) == "shifted"
+    assert conv_module.col2im_layout((2, 1), 8) == conv_module.col2im_layout((1, 2), 1) == "strided"
+
+
 @pytest.mark.parametrize("options", [o for o in OPTIONS if "stride" not in o], ids=str)
 def test_layer_with_col2im_forced_equals_the_default_layer(options, monkeypatch):
     x, dout = _data(3, np.float64, seed=5, options=options)
