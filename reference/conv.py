@@ -407,7 +407,8 @@ class Im2colPlan:
 
     def _chunk(self, start: int, stop: int) -> tuple:
         """Views for images ``[start, stop)``: ``(images, dout, window gradients the GEMM writes, the same as
-        col2im reads them, padded gradient (nb, C, Hp*Wp + slack))`` (see :meth:`col2im`). Layout
+        col2im reads them, padded gradient flat (nb, C, Hp*Wp + slack), the same (nb, C, Hp, Wp), its interior
+        (nb, C, H, W))`` (see :meth:`col2im`). Layout
         ``"shifted"`` (:class:`~reference.windows.ShiftedWindowGrads`): ``dout (g, 1, nb, F/g, H'*P)``, written
         ``(g, kh, nb, kw*C/g, H'*P)``, read ``(g, C/g, nb, Hp*Wp, kh*kw)``; otherwise ``dout (g, nb, F/g,
         H'*P)``, written ``(g, nb, K, H'*P)`` (at stride 1 between each image's zero rows), read at stride 1
@@ -416,16 +417,18 @@ class Im2colPlan:
         nb, c, g, fg = stop - start, self.x_shape[1], self.groups, self.dpad.shape[1]
         oh, pitch, top = self.out_hw[0], self.pitch, self.dcols_top
         dout = self.dpad.reshape(g, fg, -1, oh * pitch)[:, :, start:stop].transpose(0, 2, 1, 3)
+        flat = self.dxp[:nb]
+        image = _flat_image(flat, self.padded_hw)
+        views = (flat, image, unpad_spatial(image, self.pads))
         if self.col2im_layout == "shifted":
-            return (slice(start, stop), dout[:, np.newaxis], self.dcols.gemm_out(nb), self.dcols.windows(nb),
-                    self.dxp[:nb])
+            return slice(start, stop), dout[:, np.newaxis], self.dcols.gemm_out(nb), self.dcols.windows(nb), *views
         block = self.dcols[: g * self.kg * nb * self.dcols_rows * pitch]
         written = block.reshape(g, self.kg, nb, -1)[..., top * pitch: (top + oh) * pitch].transpose(0, 2, 1, 3)
         if self.col2im_layout == "plain":
             dwin = shifted_windows(block, nb, self.padded_hw, self.kernel, self.dilation)
         else:
             dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
-        return slice(start, stop), dout, written, dwin, self.dxp[:nb]
+        return slice(start, stop), dout, written, dwin, *views
 
     def input_grad(self, dx: np.ndarray | None = None) -> np.ndarray:
         """``dx (N, C, H, W)`` (new, or written into ``dx``) from ``dpad`` (``"col2im"``): ``wm.T @ dout``
@@ -454,11 +457,11 @@ class Im2colPlan:
         time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its border is folded back
         onto the interior (:func:`fold_border`) before the interior is taken.
         """
-        images, dwin, flat = chunk[0], chunk[3], chunk[4]
+        images, dwin, flat, image, interior = chunk[0], *chunk[3:]
         dx = dx[images]
         hp, wp = self.padded_hw
         if self.stride == (1, 1):
-            target = dx.reshape(len(dx), -1, hp * wp, copy=False) if self.no_pad else flat[:, :, : hp * wp]
+            target = (dx if self.no_pad else image).reshape(len(dx), -1, hp * wp, copy=False)  # (nb, C, Hp*Wp)
             if self.col2im_layout == "shifted":  # (g, C/g, nb, Hp*Wp)
                 grouped = target.reshape(len(dx), self.groups, -1, hp * wp, copy=False)
                 np.matmul(dwin, self.ones, out=grouped.transpose(1, 2, 0, 3))
@@ -469,8 +472,8 @@ class Im2colPlan:
         else:
             flat.fill(0)
             add_flat_windows(flat, dwin, self.padded_hw, self.stride, self.dilation)
-        image = _flat_image(flat, self.padded_hw)
-        np.copyto(dx, unpad_spatial(fold_border(image, self.pads, self.mode), self.pads))
+        fold_border(image, self.pads, self.mode)  # in place; nothing to fold for zeros
+        np.copyto(dx, interior)
 
 
 def _restore_plan(arguments: tuple, key: tuple | None, cols: np.ndarray, wb: np.ndarray) -> Im2colPlan:
