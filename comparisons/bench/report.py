@@ -133,9 +133,9 @@ def profile_markdown(profiled: dict[str, dict]) -> list[str]:
     shapes = list(profiled)
     lines = [
         "", "## Where the im2col time goes (conv, float32)", "",
-        "Each phase of `reference.conv.Im2colPlan` timed alone, in the order a forward + backward runs it, on every "
-        "chunk of the batch at once (one chunk per thread, as the layer runs them), within a chunk on each block of "
-        "images in turn (`reference.conv.ChunkIm2col`; `comparisons/bench/profile.py`). "
+        "Each phase of the im2col pass (`reference.conv.ChunkIm2col.phases`) timed alone, in the order a forward + "
+        "backward runs it, on every chunk of the batch at once (one chunk per thread, as the layer runs them), within "
+        "a chunk on each block of images in turn (`comparisons/bench/profile.py`). "
         "The three GEMMs are what any im2col on numpy's BLAS must pay: the whole pass over their sum says what the "
         "copies around them add, their sum over PyTorch's whole forward + backward how close im2col can get. "
         "A phase a shape does not run shows `-`.", "",
