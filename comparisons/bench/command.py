@@ -66,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     parser.add_argument("--rounds", type=positive_int, default=None, help="samples per cell (default 9, quick 7)")
     parser.add_argument("--label", help="a name for this run, stored in the report and shown by --compare")
-    parser.add_argument("--compare", nargs="+", type=Path, metavar="BENCH_JSON",
-                        help="compare these bench.json files (the first is the baseline) instead of timing: writes "
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="BENCH_JSON_OR_FOLDER",
+                        help="compare these bench.json files, or folders of several runs each (the first is the "
+                             "baseline), instead of timing: writes "
                              "compare.md, compare.json and compare.png into --out; exit 1 when a cell is slower")
     parser.add_argument("--min-effect", type=float, default=0.10,
                         help="with --compare: the smallest change called faster or slower (default 0.10: 10%%)")

@@ -112,3 +112,52 @@ def test_the_interval_covers_the_true_ratio_of_identical_distributions():
         low, high = compare.ratio_interval(list(a), list(b), np.random.default_rng(i))
         covered += low <= 1 <= high
     assert covered >= 36
+
+
+def runs_folder(folder, center: float, seed: int, runs: int = 5, spread: float = 0.25, label: str | None = None):
+    """``runs`` reports of one im2col cell in ``folder/run<i>/bench.json``: each run's samples within +-2% of its own
+    median, the runs' medians ``center`` times a factor within +-``spread`` (as one process differs from another on
+    a shared machine)."""
+    factors = 1 + spread * np.random.default_rng(seed).uniform(-1, 1, runs)
+    for i, factor in enumerate(factors):
+        (folder / f"run{i}").mkdir(parents=True)
+        report(folder / f"run{i}" / "bench.json", {"im2col": noisy(center * factor, seed * 100 + i)}, label=label)
+    return folder
+
+
+def test_runs_of_unchanged_code_flap_one_run_per_side_not_with_folders(tmp_path, capsys):
+    """Runs of one distribution whose medians differ by up to 25% from run to run: one run per side is called
+    slower or faster on the samples' noise alone (the report warns of it); folders of runs resample the runs'
+    medians and call nothing."""
+    before = runs_folder(tmp_path / "before", 0.02, seed=1)
+    after = runs_folder(tmp_path / "after", 0.02, seed=2)
+    single = [run(capsys, "--compare", a / "bench.json", b / "bench.json", "--out", tmp_path / "one")
+              for a, b in zip(sorted(before.iterdir()), sorted(after.iterdir()), strict=True)]
+    assert any(code == 1 for code, _ in single)  # the spread between runs is beyond one run's samples
+    assert "fewer than 3 runs on a side" in single[0][1].out
+    assert "Fewer than 3 runs on a side" in (tmp_path / "one" / "compare.md").read_text()
+    code, out = run(capsys, "--compare", before, after, "--out", tmp_path / "many")
+    result = json.loads((tmp_path / "many" / "compare.json").read_text())
+    cell = result["cells"][0]["against_baseline"][0]
+    assert code == 0 and cell["verdict"] == "within noise" and cell["resampled"] == "runs"
+    assert result["runs_per_side"] == [5, 5] and "fewer than" not in out.out
+    assert "Fewer than" not in (tmp_path / "many" / "compare.md").read_text()
+    medians = [[json.loads((d / f"run{i}" / "bench.json").read_text())["timings"][0]["median_s"] for i in range(5)]
+               for d in (before, after)]
+    assert cell["ratio"] == pytest.approx(np.median(medians[1]) / np.median(medians[0]), rel=1e-12)
+
+
+def test_folders_of_runs_call_a_change_beyond_the_run_spread(tmp_path, capsys):
+    before = runs_folder(tmp_path / "before", 0.02, seed=3, spread=0.1, label="before")
+    after = runs_folder(tmp_path / "after", 0.04, seed=4, spread=0.1, label="after")
+    code, out = run(capsys, "--compare", before, after, "--out", tmp_path / "cmp")
+    cell = json.loads((tmp_path / "cmp" / "compare.json").read_text())["cells"][0]["against_baseline"][0]
+    assert code == 1 and cell["verdict"] == "slower" and cell["resampled"] == "runs"
+    assert "slower: conv mid float32 im2col in after:" in out.out  # the label the runs share names the side
+
+
+def test_a_folder_without_reports_exits_2(tmp_path, capsys):
+    good = report(tmp_path / "a.json", {"im2col": noisy(0.02, 0)})
+    (tmp_path / "empty").mkdir()
+    code, out = run(capsys, "--compare", good, tmp_path / "empty", "--out", tmp_path / "cmp")
+    assert code == 2 and "no bench.json" in out.err and str(tmp_path / "empty") in out.err
