@@ -127,10 +127,12 @@ def compare_sides(sides: list[list[dict]], min_effect: float, seed: int = 0) -> 
     return {
         "baseline": 0, "min_effect": min_effect, "confidence": CONFIDENCE, "bootstrap": BOOTSTRAP,
         "min_runs": MIN_RUNS,
-        "interval": "percentile bootstrap of the ratio of medians: with at least min_runs runs per side the runs' "
-                    "medians resampled with replacement, otherwise each run's samples",
+        "interval": f"percentile bootstrap of the ratio of medians: with at least {MIN_RUNS} runs per side the "
+                    "runs' medians resampled with replacement, otherwise each run's samples",
         "runs_per_side": [len(side) for side in sides],
-        "runs": [{field: side[0]["meta"].get(field) for field in META_FIELDS} for side in sides],
+        # each side's first run's settings, and the label its runs share (None when they differ)
+        "runs": [{field: side[0]["meta"].get(field) for field in META_FIELDS} | {"label": _shared_label(side)}
+                 for side in sides],
         "cells": rows,
         "only_in_some_runs": [{"layer": k[0], "shape": k[1], "dtype": k[2], "impl": k[3],
                                "runs": [i for i, side in enumerate(indexed) if k in side]} for k in partial],
@@ -269,7 +271,12 @@ def run_compare(paths: list[Path], out: Path, min_effect: float) -> int:
     return 1 if counts.get("slower") else 0
 
 
+def _shared_label(side: list[dict]) -> str | None:
+    """The label every run of a side has, else None."""
+    labels = {run["meta"].get("label") for run in side}
+    return labels.pop() if len(labels) == 1 else None
+
+
 def _side_name(side: list[dict], path: Path) -> str:
     """The label its runs share, else the path."""
-    labels = {run["meta"].get("label") for run in side}
-    return labels.pop() if len(labels) == 1 and None not in labels else str(path)
+    return _shared_label(side) or str(path)

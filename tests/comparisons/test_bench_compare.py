@@ -161,3 +161,13 @@ def test_a_folder_without_reports_exits_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, out = run(capsys, "--compare", good, tmp_path / "empty", "--out", tmp_path / "cmp")
     assert code == 2 and "no bench.json" in out.err and str(tmp_path / "empty") in out.err
+
+
+def test_a_folder_side_shows_the_label_its_runs_share_or_none(tmp_path, capsys):
+    shared = runs_folder(tmp_path / "shared", 0.02, seed=5, runs=3, label="v1")
+    mixed = runs_folder(tmp_path / "mixed", 0.02, seed=6, runs=3)
+    report(mixed / "run0" / "bench.json", {"im2col": noisy(0.02, 7)}, label="other")
+    run(capsys, "--compare", shared, mixed, "--out", tmp_path / "cmp")
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [side["label"] for side in result["runs"]] == ["v1", None]
+    assert "with at least 3 runs per side" in (tmp_path / "cmp" / "compare.md").read_text()
