@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -72,6 +73,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "compare.md, compare.json and compare.png into --out; exit 1 when a cell is slower")
     parser.add_argument("--min-effect", type=float, default=0.10,
                         help="with --compare: the smallest change called faster or slower (default 0.10: 10%%)")
+    parser.add_argument("--runs", type=positive_int, default=1,
+                        help="time the whole report this many times, each in a fresh process, into OUT/run1 ... "
+                             "(a folder --compare reads as one side: runs differ more than one run's samples show)")
+
+
+# options of one run that --runs does not pass on to each run it starts
+NOT_PASSED_ON = {"help", "out", "runs", "compare", "min_effect"}
+
+
+def run_arguments(args: argparse.Namespace, out: Path) -> list[str]:
+    """The command line of one of ``--runs``' runs: every option of ``args`` as given, but ``--out``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    argv = ["bench", "--out", str(out)]
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in NOT_PASSED_ON or value is None or value is False:
+            continue
+        flag = action.option_strings[0]
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def run_repeated(args: argparse.Namespace) -> int:
+    """``--runs N``: N reports, each from a fresh process (what differs between runs is mostly the process's
+    state), into ``OUT/run1`` ... ``OUT/runN``; stops at the first that fails, with its exit code."""
+    for i in range(1, args.runs + 1):
+        out = args.out / f"run{i}"
+        print(f"cnnref bench: run {i} of {args.runs} -> {out}", file=sys.stderr, flush=True)
+        code = subprocess.run([sys.executable, "-m", "comparisons.cli", *run_arguments(args, out)]).returncode
+        if code:
+            return code
+    print(f"{args.runs} runs in {args.out}; compare them as one side: cnnref bench --compare {args.out} OTHER")
+    return 0
 
 
 def _framework_versions(impls: list[str]) -> dict[str, str]:
@@ -127,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         from .compare import run_compare
 
         return run_compare(args.compare, args.out, args.min_effect)
+    if args.runs > 1:
+        return run_repeated(args)
     quick = args.quick
     rounds = args.rounds if args.rounds is not None else (7 if quick else 9)
     dtypes = ["float32"] if quick else list(DTYPES)

@@ -1,7 +1,8 @@
 """``cnnref bench --compare A B [C ...]``: speed reports side by side, a verdict per cell.
 
 Each argument is one side: a ``bench.json`` (one run) or a folder of runs (its ``bench.json`` and its
-subfolders' ``*/bench.json``, e.g. ``before/run1 ... before/run5``). A cell is one (layer, shape, dtype,
+subfolders' ``*/bench.json``, e.g. ``before/run1 ... before/run5`` as ``cnnref bench --runs 5 --out before``
+writes them). A cell is one (layer, shape, dtype,
 implementation). Each later side is compared with the first (the baseline): the ratio of medians (a side's
 median: the median of its runs' medians) and its 95% percentile bootstrap interval (2,000 resamples, seeded).
 
@@ -169,7 +170,7 @@ def markdown(result: dict, names: list[str]) -> str:
                   "only.** On a shared machine one process's timings sit 10-30% above or below another's for the "
                   "same code, so two runs of unchanged code can be called slower or faster here. For verdicts that "
                   f"include that spread, give each side a folder of {result['min_runs']} runs or more (e.g. "
-                  "`for i in 1 2 3 4 5; do cnnref bench --quick --out before/run$i; done`, then `--compare before "
+                  "`cnnref bench --quick --runs 5 --out before`, the same for `after`, then `--compare before "
                   "after`).", ""]
     lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for field in META_FIELDS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,26 @@ def test_a_folder_side_shows_the_label_its_runs_share_or_none(tmp_path, capsys):
     result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert [side["label"] for side in result["runs"]] == ["v1", None]
     assert "with at least 3 runs per side" in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_runs_pass_every_option_on_but_out():
+    """``--runs``' runs get the command line as given (any option the parser has, so a new one is not dropped),
+    with their own ``--out``."""
+    from comparisons.bench.command import run_arguments
+
+    argv = ["bench", "--quick", "--threads", "1", "--layers", "conv", "maxpool", "--shapes", "tutorial", "--impls",
+            "im2col", "--rounds", "3", "--label", "before", "--runs", "4", "--out", "somewhere"]
+    args = cli.build_parser("bench").parse_args(argv)
+    again = cli.build_parser("bench").parse_args(run_arguments(args, Path("x/run1")))
+    assert vars(again) == vars(args) | {"out": Path("x/run1"), "runs": 1}
+
+
+def test_runs_write_one_report_per_process_and_compare_as_a_side(tmp_path, capsys):
+    code, out = run(capsys, "--runs", "2", "--quick", "--layers", "maxpool", "--shapes", "tutorial", "--impls",
+                    "im2col", "--rounds", "1", "--label", "twice", "--out", tmp_path / "runs")
+    assert code == 0, out.err
+    reports = [json.loads((tmp_path / "runs" / f"run{i}" / "bench.json").read_text()) for i in (1, 2)]
+    assert [r["meta"]["label"] for r in reports] == ["twice", "twice"]
+    code, out = run(capsys, "--compare", tmp_path / "runs", tmp_path / "runs", "--out", tmp_path / "cmp")
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert code == 0 and result["runs_per_side"] == [2, 2]
