@@ -179,15 +179,20 @@ def _plan_pass(method: str, case: tuple, x, w, b, dout) -> tuple:
     return out, dx, {"weight": dw.copy(), "bias": db.copy()}
 
 
-@pytest.mark.parametrize("case", FLIPPED_CASES, ids=str)
-def test_flipped_kernel_input_gradient_equals_col2im(case):
+def _case_data(case: tuple, seed: int) -> tuple:
+    """``(x, w, b, dout)`` of random values for a stride-1 ``case`` of :data:`FLIPPED_CASES`' form."""
     x_shape, f, kernel, pads, dilation, mode, groups = case
-    rng = np.random.default_rng(4)
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal((f, x_shape[1] // groups, *kernel))
     b = rng.standard_normal(f)
     probe = Conv2d(x_shape[1], f, kernel, padding=pads, dilation=dilation, groups=groups, padding_mode=mode)
-    dout = rng.standard_normal(probe.forward(x).shape)
+    return x, w, b, rng.standard_normal(probe.forward(x).shape)
+
+
+@pytest.mark.parametrize("case", FLIPPED_CASES, ids=str)
+def test_flipped_kernel_input_gradient_equals_col2im(case):
+    x, w, b, dout = _case_data(case, seed=4)
     flipped, col2im = (_plan_pass(m, case, x, w, b, dout) for m in ("flipped", "col2im"))
     _assert_close(flipped, col2im, 1e-12)
     assert not np.array_equal(flipped[1], np.zeros_like(flipped[1]))
@@ -198,13 +203,7 @@ def test_flipped_kernel_input_gradient_equals_col2im(case):
 def test_shifted_and_plain_col2im_layouts_agree(case, monkeypatch):
     """The two stride-1 layouts of the window gradients (``conv.col2im_layout``), each forced on the same cases
     (one and several channels per group), give the same gradients to rounding."""
-    x_shape, f, kernel, pads, dilation, mode, groups = case
-    rng = np.random.default_rng(8)
-    x = rng.standard_normal(x_shape)
-    w = rng.standard_normal((f, x_shape[1] // groups, *kernel))
-    b = rng.standard_normal(f)
-    probe = Conv2d(x_shape[1], f, kernel, padding=pads, dilation=dilation, groups=groups, padding_mode=mode)
-    dout = rng.standard_normal(probe.forward(x).shape)
+    x, w, b, dout = _case_data(case, seed=8)
     passes = {}
     for layout in ("shifted", "plain"):
         monkeypatch.setattr(conv_module, "col2im_layout", lambda stride, channels, layout=layout: layout)
