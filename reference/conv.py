@@ -527,6 +527,7 @@ class ChunkIm2col:
                                        out_channels, bias, dtype, input_grad) for size in sizes}
         self.out_shape = (n, *self.plans[sizes[0]].out_shape[1:])
         plan = self.plans[sizes[0]]
+        self.pads, self.mode, self.padded_hw = pads, mode, plan.padded_hw
         self.xp = None  # the forward's input, padded (several blocks only)
         if len(self.blocks) > 1:
             self.xp = np.zeros((n, c, plan.xp.shape[2]), dtype=dtype)  # a zero border stays from call to call
@@ -539,9 +540,8 @@ class ChunkIm2col:
 
     def _make_views(self) -> None:
         """The views into :attr:`xp`: its images, their interior, and each block's windows."""
-        plan = next(iter(self.plans.values()))
-        self.image = _flat_image(self.xp, plan.padded_hw)
-        self.interior = unpad_spatial(self.image, plan.pads)
+        self.image = _flat_image(self.xp, self.padded_hw)
+        self.interior = unpad_spatial(self.image, self.pads)
         self.block_windows = [self.plan(block).column_windows(self.xp[block]) for block in self.blocks]
 
     def __getstate__(self) -> dict:
@@ -564,8 +564,7 @@ class ChunkIm2col:
     def keep_input(self, x: np.ndarray) -> None:
         """Copy ``x (n, C, H, W)`` into :attr:`xp` and write its border (several blocks only)."""
         np.copyto(self.interior, x)
-        plan = next(iter(self.plans.values()))
-        fill_border(self.image, plan.pads, plan.mode)
+        fill_border(self.image, self.pads, self.mode)
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray | None = None) -> np.ndarray:
         """``x (n, C, H, W)`` -> ``out (n, F, H', W')`` (new, or written into ``out``), block by block."""

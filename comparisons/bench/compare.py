@@ -140,11 +140,6 @@ def compare_sides(sides: list[list[dict]], min_effect: float, seed: int = 0) -> 
     }
 
 
-def compare_reports(reports: list[dict], min_effect: float, seed: int = 0) -> dict:
-    """:func:`compare_sides` with one run per side."""
-    return compare_sides([[r] for r in reports], min_effect, seed)
-
-
 def _time(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
 
