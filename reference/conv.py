@@ -228,8 +228,12 @@ class Im2colPlan:
         self.windows = self.column_windows(self.xp)
         self.cols_fill = self.cols[:, :kg].reshape(self.windows.shape, copy=False)
         self.wb = np.empty((g, f // g, kg + bias), dtype=dtype)
-        self.w_fill, self.b_fill = self.wb[..., :kg], (self.wb[..., kg] if bias else None)
+        self.w_fill = self.wb[..., :kg]
+        # the weights' and bias' places in wb shaped like w (F, C/g, kh, kw) and b (F,): copied in without a reshape
+        self.w_target = self.w_fill.reshape(f, c // g, *kernel, copy=False)
+        self.b_target = self.wb[..., kg].reshape(f, copy=False) if bias else None
         self.out2d = np.empty((g, f // g, m), dtype=dtype)
+        self.gemm_operands = unstacked(self.wb, self.cols, self.out2d)
         self.valid = self.out2d.reshape(f, n, out_hw[0], pitch)[..., : out_hw[1]].transpose(1, 0, 2, 3)  # out's order
         self.out_shape = (n, f, *out_hw)
         self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
@@ -258,8 +262,9 @@ class Im2colPlan:
         """Copy ``x`` into the padded buffer, write its border (modes other than ``"zeros"``; zeros
         leave it untouched), then copy every window into the column matrix."""
         np.copyto(self.interior, x)
-        fill_border(self.image, self.pads, self.mode)
-        self.copy_columns(self.windows)
+        if self.mode != "zeros":
+            fill_border(self.image, self.pads, self.mode)
+        np.copyto(self.cols_fill, self.windows)
 
     def column_windows(self, xp: np.ndarray) -> np.ndarray:
         """Every window of ``xp`` (a flat padded buffer shaped like :attr:`xp`) as a view in the columns'
@@ -280,19 +285,20 @@ class Im2colPlan:
 
     def load_weights(self, w: np.ndarray, b: np.ndarray | None) -> None:
         """Copy ``w (F, C/g, kh, kw)`` and ``b (F,)`` (or None) into ``wb``."""
-        np.copyto(self.w_fill, w.reshape(self.w_fill.shape))
+        np.copyto(self.w_target, w)
         if b is not None:
-            np.copyto(self.b_fill, b.reshape(self.b_fill.shape))
+            np.copyto(self.b_target, b)
 
     def gemm(self) -> None:
         """``out2d = wb @ cols`` with the weights already in ``wb``."""
-        np.matmul(self.wb, self.cols, out=self.out2d)
+        wb, cols, out2d = self.gemm_operands
+        np.matmul(wb, cols, out=out2d)
 
     def output(self, out: np.ndarray | None = None) -> np.ndarray:
         """The GEMM's result without the columns that are not windows, as ``(N, F, H', W')`` (new, or written
         into ``out``)."""
         if out is None:
-            out = np.empty(self.out_shape, dtype=self.dtype)
+            return self.valid.copy()  # C order
         np.copyto(out, self.valid)
         return out
 
@@ -316,14 +322,15 @@ class Im2colPlan:
         into the input-gradient GEMM's row order, ``wt``)."""
         if not self._backward_ready:
             self._make_backward()
-        np.copyto(self.dout_fill, d.transpose(1, 0, 2, 3))
+        np.copyto(self.dout_target, d)
         if self.wt_source is not None:
             np.copyto(self.wt_fill, self.wt_source)
 
     def weight_grad_gemm(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(dw (g, F/g, K), db (F,) or None)``: ``cols @ dpad.T``, the bias gradient in its last column."""
         # cols @ dpad.T, then transposed, is the faster GEMM orientation
-        dwb = np.matmul(self.cols, self.dpad.transpose(0, 2, 1)).transpose(0, 2, 1)  # (g, F/g, K + bias)
+        dwb = np.matmul(*self.weight_grad_operands)
+        dwb = (dwb[np.newaxis] if dwb.ndim == 2 else dwb).transpose(0, 2, 1)  # (g, F/g, K + bias)
         db = dwb[..., self.kg].reshape(-1) if self.bias else None
         return dwb[..., : self.kg], db
 
@@ -335,7 +342,8 @@ class Im2colPlan:
         f, dt = g * fg, self.dtype
         # dpad (F, N, H', P): dout in the columns' order (zero at j >= W'), read by both gradient GEMMs
         dpad = np.zeros((f, n, oh, self.pitch), dtype=dt)
-        self.dpad, self.dout_fill = dpad.reshape(g, fg, -1), dpad[..., :ow]
+        self.dpad, self.dout_target = dpad.reshape(g, fg, -1), dpad[..., :ow].transpose(1, 0, 2, 3)  # d's order
+        self.weight_grad_operands = unstacked(self.cols, self.dpad.transpose(0, 2, 1))
         self.wt_source = None
         if self.input_grad_method == "flipped":
             self._make_flipped()
@@ -406,9 +414,9 @@ class Im2colPlan:
         np.copyto(dx, unpad_spatial(fold_border(self.dxp_full, self.pads, self.mode), self.pads))
 
     def _chunk(self, start: int, stop: int) -> tuple:
-        """Views for images ``[start, stop)``: ``(images, dout, window gradients the GEMM writes, the same as
-        col2im reads them, padded gradient flat (nb, C, Hp*Wp + slack), the same (nb, C, Hp, Wp), its interior
-        (nb, C, H, W))`` (see :meth:`col2im`). Layout
+        """Views for images ``[start, stop)``: ``(images, the GEMM's operands (weights, dout, the window gradients
+        it writes; :func:`unstacked`), the window gradients as col2im reads them, the padded gradient flat (nb, C,
+        Hp*Wp + slack), the same (nb, C, Hp, Wp), its interior (nb, C, H, W))`` (see :meth:`col2im`). Layout
         ``"shifted"`` (:class:`~reference.windows.ShiftedWindowGrads`): ``dout (g, 1, nb, F/g, H'*P)``, written
         ``(g, kh, nb, kw*C/g, H'*P)``, read ``(g, C/g, nb, Hp*Wp, kh*kw)``; otherwise ``dout (g, nb, F/g,
         H'*P)``, written ``(g, nb, K, H'*P)`` (at stride 1 between each image's zero rows), read at stride 1
@@ -421,14 +429,15 @@ class Im2colPlan:
         image = _flat_image(flat, self.padded_hw)
         views = (flat, image, unpad_spatial(image, self.pads))
         if self.col2im_layout == "shifted":
-            return slice(start, stop), dout[:, np.newaxis], self.dcols.gemm_out(nb), self.dcols.windows(nb), *views
+            gemm = unstacked(self.wt, dout[:, np.newaxis], self.dcols.gemm_out(nb))
+            return slice(start, stop), gemm, self.dcols.windows(nb), *views
         block = self.dcols[: g * self.kg * nb * self.dcols_rows * pitch]
         written = block.reshape(g, self.kg, nb, -1)[..., top * pitch: (top + oh) * pitch].transpose(0, 2, 1, 3)
         if self.col2im_layout == "plain":
             dwin = shifted_windows(block, nb, self.padded_hw, self.kernel, self.dilation)
         else:
             dwin = block.reshape(c, *self.kernel, nb, oh, -1).transpose(3, 0, 1, 2, 4, 5)
-        return slice(start, stop), dout, written, dwin, *views
+        return slice(start, stop), unstacked(self.wt, dout, written), dwin, *views
 
     def input_grad(self, dx: np.ndarray | None = None) -> np.ndarray:
         """``dx (N, C, H, W)`` (new, or written into ``dx``) from ``dpad`` (``"col2im"``): ``wm.T @ dout``
@@ -444,8 +453,8 @@ class Im2colPlan:
     def input_grad_gemm(self, chunk: tuple) -> None:
         """The window gradients of one chunk of images: ``wm.T @ dout``, one GEMM per group and image (and kernel
         row, in the ``"shifted"`` layout), each written between its image's zero rows at stride 1."""
-        _, dout, written = chunk[:3]
-        np.matmul(self.wt, dout, out=written)
+        wt, dout, written = chunk[1]
+        np.matmul(wt, dout, out=written)
 
     def col2im(self, chunk: tuple, dx: np.ndarray) -> None:
         """Adjoint of the column fill: one chunk's window gradients -> its images of ``dx (N, C, H, W)``.
@@ -457,7 +466,7 @@ class Im2colPlan:
         time. ``flat`` holds the padded gradient; with a ``mode`` other than zeros its border is folded back
         onto the interior (:func:`fold_border`) before the interior is taken.
         """
-        images, dwin, flat, image, interior = chunk[0], *chunk[3:]
+        images, dwin, flat, image, interior = chunk[0], *chunk[2:]
         dx = dx[images]
         hp, wp = self.padded_hw
         if self.stride == (1, 1):
@@ -483,6 +492,15 @@ def _restore_plan(arguments: tuple, key: tuple | None, cols: np.ndarray, wb: np.
     np.copyto(plan.cols, cols)
     np.copyto(plan.wb, wb)
     return plan
+
+
+def unstacked(*operands: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The operands of a stacked ``np.matmul`` without the leading axes of length 1 they all have. numpy's
+    ``matmul`` costs 1.2-1.8 us more per call on a stack of one than on 2-D arrays (measured at the tutorial's
+    shape, where each GEMM takes 4-8 us), so a plan of one group (and one image) multiplies 2-D views."""
+    while all(a.ndim > 2 and a.shape[0] == 1 for a in operands):
+        operands = tuple(a[0] for a in operands)
+    return operands
 
 
 def images_per_block(image_bytes: int) -> int | None:
@@ -620,10 +638,15 @@ class BatchIm2col:
         self.slices = batch_slices(x_shape[0], parts)
         self.parts = [ChunkIm2col((s.stop - s.start, *x_shape[1:]), out_hw, *plan_arguments) for s in self.slices]
         self.out_shape = (x_shape[0], *self.parts[0].out_shape[1:])
+        only = self.parts[0]
+        # one chunk of one block (a small batch): its plan, called directly
+        self.sole = only.plan(only.blocks[0]) if len(self.parts) == 1 and only.xp is None else None
         self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         """``x (N, C, H, W)`` -> ``out (N, F, H', W')`` (new), each chunk's :meth:`ChunkIm2col.forward`."""
+        if self.sole is not None:
+            return self.sole.forward(x, w, b)
         if len(self.parts) == 1:
             return self.parts[0].forward(x, w, b)
         out = np.empty(self.out_shape, dtype=self.dtype)
@@ -634,6 +657,8 @@ class BatchIm2col:
     def backward(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``dout d (N, F, H', W')`` -> ``(dx (N, C, H, W), dw (g, F/g, K), db (F,) or None)``: each chunk's
         :meth:`ChunkIm2col.backward`, the weight and bias gradients summed over the chunks in order."""
+        if self.sole is not None:
+            return self.sole.backward(d)
         if len(self.parts) == 1:
             return self.parts[0].backward(d)
         dx = np.empty(self.x_shape, dtype=self.dtype)
@@ -770,7 +795,7 @@ class Conv2d(SpatialLayer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx`` shaped like the input; fills ``grads``."""
-        dout = self._upstream(dout).astype(self.dtype, copy=False)
+        dout = self._upstream(dout, self.dtype)
         single = self._cache[-1]
         d = dout[np.newaxis] if single else dout
         if self.impl == "loop":

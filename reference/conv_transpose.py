@@ -155,7 +155,7 @@ class ConvTranspose2d(SpatialLayer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx`` shaped like the input; fills ``grads``."""
-        dout = self._upstream(dout).astype(self.dtype, copy=False)
+        dout = self._upstream(dout, self.dtype)
         xe, w, x_shape, out_shape, conv_hw, single = self._cache
         d = dout[np.newaxis] if single else dout
         h, wd = x_shape[2:]

@@ -145,20 +145,26 @@ class Layer:
     # expected dtype and shape) inline and only then calls the validators, which raise the errors.
     def _input(self, x, dtype=None) -> np.ndarray:
         """Validate ``x`` as a real float array, cast to ``dtype`` when given; see :func:`canonical`."""
+        if type(x) is np.ndarray and x.dtype is dtype and x.flags.c_contiguous:
+            return x  # the common case at once: ``dtype`` is one of numpy's own (native) float dtypes
         if type(x) is not np.ndarray or x.dtype.char not in FLOAT_CHARS:
             x = as_float_array(x, f"{self.name}.forward", "x")
         x = canonical(x)
         return x if dtype is None or x.dtype == dtype else x.astype(dtype)
 
-    def _upstream(self, dout) -> np.ndarray:
-        """Validate ``dout`` against the last forward's output and return it."""
+    def _upstream(self, dout, dtype=None) -> np.ndarray:
+        """Validate ``dout`` against the last forward's output and return it, cast to ``dtype`` when given."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}.backward called before forward")
+        if (type(dout) is np.ndarray and dout.dtype is dtype and dout.shape == self._out_shape
+                and dout.flags.c_contiguous):
+            return dout  # the common case at once, as in _input
         if type(dout) is not np.ndarray or dout.dtype.char not in FLOAT_CHARS:
             dout = as_float_array(dout, f"{self.name}.backward", "dout")
         if dout.shape != self._out_shape:
             check_shape(dout, self._out_shape, f"{self.name}.backward", "dout")
-        return canonical(dout)
+        dout = canonical(dout)
+        return dout if dtype is None else dout.astype(dtype, copy=False)
 
     def _param(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """``self.params[key]`` checked against ``shape`` and seen in ``dtype``."""
@@ -180,9 +186,10 @@ class SpatialLayer(Layer):
     """
 
     def _batch(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
+        if x.ndim == 4:
+            return x, False
         check_ndim(x, (3, 4), f"{self.name}.forward", "x", "(C,H,W) or (N,C,H,W)")
-        single = x.ndim == 3
-        return (x[np.newaxis] if single else x), single
+        return x[np.newaxis], True
 
     def _finish_forward(self, out: np.ndarray, single: bool) -> np.ndarray:
         out = out[0] if single else out

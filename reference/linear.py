@@ -89,7 +89,7 @@ class Linear(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout (N, out)`` -> ``dx`` shaped like the input; fills ``grads``."""
-        dout = self._upstream(dout).astype(self.dtype, copy=False)
+        dout = self._upstream(dout, self.dtype)
         x_shape, rows, w = self._cache
         self.grads["weight"] = rows.T @ dout
         if self.use_bias:

@@ -99,7 +99,7 @@ class BatchNorm2d(SpatialLayer):
         Training mode differentiates through the batch mean and variance:
         ``dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))`` with ``g = gamma * dout``.
         """
-        dout = self._upstream(dout).astype(self.dtype, copy=False)
+        dout = self._upstream(dout, self.dtype)
         xhat, inv_std, gamma, single, training = self._cache
         d = dout[np.newaxis] if single else dout
         self.grads["weight"] = (d * xhat).sum(axis=_AXES)

@@ -94,7 +94,7 @@ class LayerNorm(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx``; fills ``grads["weight"]`` and ``grads["bias"]``."""
-        dout = self._upstream(dout).astype(self.dtype, copy=False)
+        dout = self._upstream(dout, self.dtype)
         xhat, inv_std, gamma = self._cache
         lead = tuple(range(dout.ndim - len(self.normalized_shape)))
         if gamma is not None:
@@ -152,7 +152,7 @@ class GroupNorm(SpatialLayer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx``; fills ``grads["weight"]`` and ``grads["bias"]``."""
-        dout = self._upstream(dout).astype(self.dtype, copy=False)
+        dout = self._upstream(dout, self.dtype)
         xhat, inv_std, gamma, single = self._cache
         d = dout[np.newaxis] if single else dout
         if gamma is not None:

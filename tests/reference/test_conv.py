@@ -7,6 +7,7 @@ import pytest
 
 from comparisons.cases import conv_cases
 from reference import Conv2d, max_rel_error
+from reference.conv import unstacked
 from tests.reference.helpers import assert_gradients_match
 
 CONV_CASES = conv_cases()
@@ -173,3 +174,19 @@ def test_grouped_single_image_stride_one_matches_loop(bias):
     assert max_rel_error(a[0], b[0]) < 1e-12 and max_rel_error(a[1], b[1]) < 1e-12
     for key in b[2]:
         assert max_rel_error(a[2][key], b[2][key]) < 1e-12, key
+
+
+@pytest.mark.parametrize("shapes, want", [
+    (((1, 8, 10), (1, 10, 7), (1, 8, 7)), ((8, 10), (10, 7), (8, 7))),  # one group
+    (((1, 1, 9, 8), (1, 1, 8, 5), (1, 1, 9, 5)), ((9, 8), (8, 5), (9, 5))),  # one group, one image
+    (((1, 1, 9, 8), (1, 3, 8, 5), (1, 3, 9, 5)), ((1, 9, 8), (3, 8, 5), (3, 9, 5))),  # three images
+    (((2, 8, 10), (2, 10, 7), (2, 8, 7)), ((2, 8, 10), (2, 10, 7), (2, 8, 7))),  # two groups
+    (((1, 8), (8, 5)), ((1, 8), (8, 5))),  # 2-D already
+], ids=str)
+def test_unstacked_drops_only_the_leading_axes_of_length_one_every_operand_has(shapes, want):
+    operands = [np.arange(np.prod(shape), dtype=np.float64).reshape(shape) for shape in shapes]
+    got = unstacked(*operands)
+    assert [a.shape for a in got] == list(want)
+    assert all(np.shares_memory(a, b) for a, b in zip(got, operands, strict=True))  # views, so out= still writes
+    stacked = np.matmul(operands[0], operands[1])
+    assert np.array_equal(np.matmul(got[0], got[1]).reshape(stacked.shape), stacked)

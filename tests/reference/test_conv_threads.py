@@ -140,7 +140,8 @@ def test_one_image_runs_on_the_callers_thread(set_threads, monkeypatch):
     layer.forward(np.ones((4, 5, 5)))
     assert seen == [threading.get_ident()]
     layer.forward(np.ones((2, 4, 5, 5)))
-    assert seen[1] == threading.get_ident() and seen[2] != threading.get_ident()
+    # two chunks at once: one on the caller's thread and one on a worker, in whichever order they start
+    assert len(seen) == 3 and seen[1:].count(threading.get_ident()) == 1 and len(set(seen[1:])) == 2
 
 
 def test_changing_the_thread_count_rebuilds_the_plan_and_keeps_the_results(set_threads):
@@ -272,6 +273,26 @@ def test_copy_of_a_used_threaded_layer_computes_like_the_original(set_threads, b
             assert not np.shares_memory(plan_a.cols, plan_b.cols) and not np.shares_memory(plan_a.xp, plan_b.xp)
     got, want = _run(twin, x, dout), _run(layer, x, dout)
     _assert_close(got, want, 0.0)
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda layer: pickle.loads(pickle.dumps(layer))],
+                         ids=["deepcopy", "pickle"])
+def test_copy_of_a_used_one_image_layer_runs_its_own_plan(set_threads, clone):
+    """One image is one chunk of one block, whose plan the layer calls directly (``BatchIm2col.sole``): a copy's
+    is its own chunk's plan, not the original's, and differentiates the forward run before the copy."""
+    set_threads(2)
+    x, dout = _data(1, np.float64, seed=3)
+    layer = _layer({"padding": 1})
+    _run(layer, x, dout)
+    layer.forward(np.random.default_rng(4).standard_normal(x.shape))
+    twin = clone(layer)
+    ours, theirs = layer.im2col_plan(x.shape), twin.im2col_plan(x.shape)
+    assert ours.sole is ours.parts[0].plans[1] and theirs.sole is theirs.parts[0].plans[1]
+    assert not np.shares_memory(ours.sole.cols, theirs.sole.cols)
+    assert np.array_equal(twin.backward(dout), layer.backward(dout))
+    for key in layer.grads:
+        assert np.array_equal(twin.grads[key], layer.grads[key]), key
+    _assert_close(_run(twin, x, dout), _run(_layer({"padding": 1}, impl="loop"), x, dout), 1e-12)
 
 
 @pytest.mark.parametrize("options", [{"padding": 1}, {"stride": 2, "padding": 1, "groups": 2}], ids=str)
