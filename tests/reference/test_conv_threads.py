@@ -394,3 +394,76 @@ def test_a_layer_on_the_flipped_kernel_path_equals_the_loop(set_threads, blocks,
     assert {plan.input_grad_method for plan in layer.im2col_plan(x.shape).parts} == {"flipped"}
     _assert_close(_run(layer, x, dout), _run(loop, x, dout), TOL[np.float64])
     _assert_blocks(layer, x, blocks)
+
+
+# -- non-finite values -------------------------------------------------------------------------------------
+# (in, out) channels per layer: several input channels per group (col2im's shifted layout), one (its plain
+# layout), and at most half as many outputs as inputs (the flipped kernel, at stride 1)
+NONFINITE_CHANNELS = {"shifted": (4, 6), "plain": (1, 4), "flipped": (4, 2)}
+NONFINITE_OPTIONS = [
+    {"padding": 0},
+    {"padding": 1},
+    {"stride": (1, 2), "padding": 1},
+    {"stride": (2, 1)},
+    {"padding": 2, "dilation": 2},
+    {"padding": 1, "groups": 2},
+    {"padding": ((1, 0), (2, 1)), "padding_mode": "reflect"},
+]
+
+
+def _assert_same_values(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """The same NaNs and infinities in the same places, the finite values equal to float64 rounding."""
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        assert np.array_equal(test(got), test(want)), f"{what}: {test.__name__} differs"
+    finite = np.isfinite(want)
+    if finite.any():
+        assert max_rel_error(got[finite], want[finite]) <= TOL[np.float64], what
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("where", ["input", "weight"])
+@pytest.mark.parametrize("layout", list(NONFINITE_CHANNELS))
+@pytest.mark.parametrize("options", NONFINITE_OPTIONS, ids=str)
+def test_non_finite_inputs_and_weights_give_the_loops_infs_and_nans(set_threads, blocks, options, layout, where):
+    """The backward's GEMMs meet zeros that are not part of the convolution (``dout``'s past each row's end, whose
+    columns hold input values; ``dout``'s border in the flipped kernel): a non-finite input or weight times such
+    a zero must not put a NaN in a gradient where the loop implementation has a finite value or an infinity.
+    Values at the first columns are read past the row end of the windows before them. (The forward is left out:
+    there a non-finite weight meets the zero padding, which is part of the convolution, and the loop's small
+    products go through BLAS, which may skip a zero factor.)"""
+    c, f = NONFINITE_CHANNELS[layout]
+    if c % options.get("groups", 1) or f % options.get("groups", 1):
+        pytest.skip(f"{c} -> {f} channels do not split into {options['groups']} groups")
+    set_threads(2)
+    layer, loop = (Conv2d(c, f, 3, impl=impl, rng=5, **options) for impl in ("im2col", "loop"))
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, c, 8, 9))
+    if where == "input":
+        x[0, 0, 3, 0], x[2, -1, 5, 1], x[4, 0, 0, 0] = np.inf, -np.inf, np.nan
+    else:
+        for w in (layer.params["weight"], loop.params["weight"]):
+            w[-1, 0, 1, 2] = np.inf
+    dout = rng.standard_normal(loop.forward(x).shape)
+    got, want = _run(layer, x, dout), _run(loop, x, dout)
+    _assert_blocks(layer, x, blocks)
+    if layout == "flipped" and options.get("stride", 1) == 1:
+        assert {part.input_grad_method for part in layer.im2col_plan(x.shape).parts} == {"flipped"}
+    for name, a, b in [("dx", got[1], want[1])] + [(key, got[2][key], want[2][key]) for key in want[2]]:
+        _assert_same_values(a, b, name)
+    assert np.isnan(got[1]).any() or np.isinf(got[1]).any() or np.isnan(got[2]["weight"]).any() or np.isinf(
+        got[2]["weight"]).any(), "the case has no non-finite gradient to check"
+
+
+def test_a_finite_pass_after_a_non_finite_one_is_the_plain_computation(set_threads):
+    """The exact rerun is for the pass that needed it: the next finite pass gives the same results, to the bit, as
+    a layer that never saw a non-finite value."""
+    set_threads(2)
+    x, dout = _data(4, np.float64, seed=13)
+    layer, fresh = _layer({"padding": 1}), _layer({"padding": 1})
+    bad = x.copy()
+    bad[0, 0, 2, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        _run(layer, bad, dout)
+    got, want = _run(layer, x, dout), _run(fresh, x, dout)
+    _assert_close(got, want, 0.0)
