@@ -326,7 +326,7 @@ class Im2colPlan:
         """The positions ``j >= W'`` of ``a``, whose last axis holds whole rows of :attr:`pitch` positions (columns
         or window gradients): what :meth:`weight_grad_gemm` and :meth:`input_grad_gemm` zero when a value is
         non-finite. Empty when rows hold exactly ``W'``."""
-        return a.reshape(*a.shape[:-1], -1, self.pitch)[..., self.out_hw[1]:]
+        return a.reshape(*a.shape[:-1], -1, self.pitch, copy=False)[..., self.out_hw[1]:]  # a view: written through
 
     def _nonfinite_flipped_input_grad(self, d: np.ndarray, dx: np.ndarray) -> None:
         """``dx`` by col2im for a ``"flipped"`` plan whose weights are not all finite: the flipped kernel multiplies
