@@ -18,6 +18,8 @@ input does not reach, which are zero (forward) and dropped (backward).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .conv import (
@@ -147,6 +149,8 @@ class ConvTranspose2d(SpatialLayer):
             plan = self._conv_plan(out_shape, conv_hw)
             np.copyto(plan.w_fill, w.reshape(plan.w_fill.shape))
             plan.load_dout(xe)
+            # a non-finite weight must not meet the zeros past each row's end (Im2colPlan.weight_grad_gemm)
+            plan.nonfinite = not math.isfinite(np.vdot(w, w))
             out = plan.input_grad()
         if b is not None:
             out += b[:, None, None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import Conv2d, ConvTranspose2d
+from reference import Conv2d, ConvTranspose2d, max_rel_error
 from reference.conv_transpose import transposed_output_size
 from tests.reference.helpers import (
     assert_gradients_match,
@@ -111,3 +111,31 @@ def test_bad_output_padding_and_dtype_are_refused_by_name():
                            "output_padding", lambda v: is_pair(0)(v) and max(np.atleast_1d(v)) < 3)
     with pytest.raises(TypeError, match="dtype"):
         ConvTranspose2d(2, 2, 3, dtype=np.int32)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("where", ["input", "weight"])
+@pytest.mark.parametrize("name", CONFIGS)
+def test_non_finite_inputs_and_weights_give_the_loops_infs_and_nans(name, where):
+    """The im2col forward (the adjoint convolution's window gradients and col2im) and the weight gradient meet zeros
+    past each row's end that are not part of the layer: an infinite weight or input must not turn them into NaN
+    where the loop implementation has a finite value or an infinity."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(CONFIGS[name][-1])
+    layers = [build(name, impl) for impl in ("loop", "im2col")]
+    if where == "input":
+        x[..., 1, 0], x[..., -1, -1] = np.inf, -np.inf
+    else:
+        for layer in layers:
+            layer.params["weight"][-1, 0, 0, -1] = np.inf
+    results = []
+    for layer in layers:
+        out = layer.forward(x)
+        dx = layer.backward(np.random.default_rng(4).standard_normal(out.shape))
+        results.append([out, dx, *(layer.grads[key] for key in sorted(layer.grads))])
+    for want, got in zip(*results, strict=True):
+        for test in (np.isnan, np.isposinf, np.isneginf):
+            assert np.array_equal(test(got), test(want)), test.__name__
+        finite = np.isfinite(want)
+        assert max_rel_error(got[finite], want[finite]) <= 1e-12
+    assert any(not np.isfinite(r).all() for r in results[0]), "the case has no non-finite value to compare"
