@@ -456,8 +456,8 @@ def test_non_finite_inputs_and_weights_give_the_loops_infs_and_nans(set_threads,
 
 
 def test_a_finite_pass_after_a_non_finite_one_is_the_plain_computation(set_threads):
-    """The exact rerun is for the pass that needed it: the next finite pass gives the same results, to the bit, as
-    a layer that never saw a non-finite value."""
+    """The non-finite mode is for the pass that needed it: the next finite pass gives the same results, to the bit,
+    as a layer that never saw a non-finite value."""
     set_threads(2)
     x, dout = _data(4, np.float64, seed=13)
     layer, fresh = _layer({"padding": 1}), _layer({"padding": 1})

@@ -137,5 +137,6 @@ def test_non_finite_inputs_and_weights_give_the_loops_infs_and_nans(name, where)
         for test in (np.isnan, np.isposinf, np.isneginf):
             assert np.array_equal(test(got), test(want)), test.__name__
         finite = np.isfinite(want)
-        assert max_rel_error(got[finite], want[finite]) <= 1e-12
+        if finite.any():  # float64 rounding
+            assert max_rel_error(got[finite], want[finite]) <= 1e-12
     assert any(not np.isfinite(r).all() for r in results[0]), "the case has no non-finite value to compare"
