@@ -25,7 +25,10 @@ The forward gathers along the width, then along the height (PyTorch's order: ``w
 ww1 * x[h0, w1]) + wh1 * (...)``); the backward is its transpose, each output's gradient added to the input cells
 it read, times their weights. ``impl="loop"`` walks the output cells one at a time (vectorized over N and C);
 ``impl="im2col"`` gathers whole axes with ``np.take`` in the forward and multiplies by one ``(out, in)``
-interpolation matrix per axis in the backward, ``dx = A_h.T @ dout @ A_w``. Both read the same :func:`axis_plan`.
+interpolation matrix per axis in the backward, ``dx = A_h.T @ dout @ A_w``; when that gradient is not finite, the
+matrices' zeros may have met an infinite or NaN ``dout``, and the backward adds each output's gradient to the cells
+it read instead (``np.add.at``), so its infinities and NaNs are the loop's and PyTorch's. Both read the same
+:func:`axis_plan`.
 """
 
 from __future__ import annotations
@@ -125,6 +128,20 @@ def _gather(x: np.ndarray, plan: AxisPlan, axis: int) -> np.ndarray:
         return first
     shape = (-1,) if axis == -1 else (-1, 1)
     return first * plan.l0.reshape(shape) + np.take(x, plan.i1, axis=axis) * plan.l1.reshape(shape)
+
+
+def _scatter(d: np.ndarray, plan: AxisPlan, size: int, axis: int) -> np.ndarray:
+    """Adjoint of :func:`_gather` along ``axis`` (-1 or -2), to ``size`` cells: each output position's gradient
+    added to the input cells it read, times their weights (``np.add.at``: only the terms there are)."""
+    moved = np.moveaxis(d, axis, 0)
+    out = np.zeros((size, *moved.shape[1:]), dtype=d.dtype)
+    if plan.l0 is None:
+        np.add.at(out, plan.i0, moved)
+    else:
+        weights = (-1,) + (1,) * (moved.ndim - 1)
+        np.add.at(out, plan.i0, moved * plan.l0.reshape(weights))
+        np.add.at(out, plan.i1, moved * plan.l1.reshape(weights))
+    return np.moveaxis(out, 0, axis)
 
 
 class Upsample(SpatialLayer):
@@ -246,4 +263,8 @@ class Upsample(SpatialLayer):
         else:
             a_h, a_w = self._matrices(hw, dtype)
             dx = np.ascontiguousarray(a_h.T @ (d @ a_w))
+            if not math.isfinite(np.add.reduce(dx, axis=None)):
+                # the matrices' zeros times a non-finite dout are NaN in cells that output never read: add each
+                # output's gradient to the cells it read only, as the loop does (an overflow only costs this)
+                dx = np.ascontiguousarray(_scatter(_scatter(d, ph, hw[0], -2), pw, hw[1], -1))
         return dx[0] if single else dx

@@ -54,6 +54,29 @@ def test_loop_and_im2col_agree(mode, options):
     assert_impls_agree(build, (mode, OPTIONS[options]), rng.standard_normal((2, 3, 5, 6)), rng)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: f"{m[0]}-{m[1]}")
+@pytest.mark.parametrize("options", OPTIONS)
+def test_non_finite_values_give_the_loops_infs_and_nans(mode, options):
+    """The im2col backward multiplies ``dout`` by interpolation matrices that are mostly zeros: an infinite or NaN
+    ``dout`` times those zeros must not put NaNs in cells its output never read (one infinite ``dout`` made nearly
+    every cell of ``dx`` NaN). Infinities and NaNs in ``x`` go through the forward's weights as in the loop."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 5, 6))
+    x[0, 1, 2, 3], x[1, 0, 4, 0] = np.inf, np.nan
+    got, want = (build((mode, OPTIONS[options]), impl) for impl in ("im2col", "loop"))
+    out = want.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dout[0, 0, 0, 0], dout[1, 2, -1, -1], dout[0, 2, out.shape[2] // 2, 0] = np.inf, -np.inf, np.nan
+    pairs = [(got.forward(x), out), (got.backward(dout), want.backward(dout))]
+    for a, b in pairs:
+        for test in (np.isnan, np.isposinf, np.isneginf):
+            assert np.array_equal(test(a), test(b)), test.__name__
+        finite = np.isfinite(b)
+        assert max_rel_error(a[finite], b[finite]) <= 1e-12  # float64 rounding
+    assert np.isfinite(pairs[1][1]).sum() > 0, "every cell of dx is non-finite: nothing tells the two apart"
+
+
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: f"{m[0]}-{m[1]}")
 @pytest.mark.parametrize("options", OPTIONS)
 def test_matches_torch(mode, options):
