@@ -7,12 +7,17 @@ gradients add up), and an output larger than the input repeats input cells.
 
 One implementation each, no loop/im2col pair: the windows are not a strided view. Average
 pooling is separable, ``out = A_h @ x @ A_w.T`` with averaging matrices ``A[i, h] = 1/len(I_i)``
-on window ``I_i``, and its gradient is ``A_h.T @ dout @ A_w``. Max pooling walks the ``oh*ow``
+on window ``I_i``, and its gradient is ``A_h.T @ dout @ A_w``; the matrices' zeros would turn an infinite or NaN
+cell into NaN in every output (or input gradient) it is not part of, so a result that is not finite is computed
+again window by window (:func:`window_means`, :func:`window_spread`), as PyTorch computes it. Max pooling walks the
+``oh*ow``
 windows (each vectorized over ``N, C``), takes the first maximum in row-major order (as
 ``MaxPool2d``), and scatters its gradient with one ``np.add.at`` on those indices.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -32,6 +37,23 @@ def averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
     for i, (start, end) in enumerate(adaptive_bounds(size, out)):
         a[i, start:end] = 1.0 / (end - start)
     return a
+
+
+def window_means(x: np.ndarray, bounds: list[tuple[int, int]], axis: int) -> np.ndarray:
+    """Each window's mean along ``axis`` (``bounds`` from :func:`adaptive_bounds`): the averaging matrix's product
+    without its zeros."""
+    cells = np.moveaxis(x, axis, 0)
+    return np.moveaxis(np.stack([cells[start:end].sum(axis=0) / (end - start) for start, end in bounds]), 0, axis)
+
+
+def window_spread(d: np.ndarray, bounds: list[tuple[int, int]], size: int, axis: int) -> np.ndarray:
+    """The adjoint of :func:`window_means` over ``size`` cells: each window's gradient over its length, added to its
+    cells only."""
+    grads = np.moveaxis(d, axis, 0)
+    out = np.zeros((size, *grads.shape[1:]), dtype=d.dtype)
+    for i, (start, end) in enumerate(bounds):
+        out[start:end] += grads[i] / (end - start)
+    return np.moveaxis(out, 0, axis)
 
 
 def _output_size(value, where: str) -> tuple[int | None, int | None]:
@@ -71,14 +93,21 @@ class AdaptiveAvgPool2d(_AdaptivePool2d):
         x, single = self._batch(self._input(x))
         (h, w), (oh, ow) = x.shape[2:], self._out_hw(x.shape[2:])
         a_h, a_w = averaging_matrix(h, oh, x.dtype), averaging_matrix(w, ow, x.dtype)
-        self._cache = (a_h, a_w)
-        return self._finish_forward(a_h @ x @ a_w.T, single)
+        bounds = (adaptive_bounds(h, oh), adaptive_bounds(w, ow))
+        self._cache = (a_h, a_w, bounds, (h, w))
+        out = a_h @ x @ a_w.T
+        if not math.isfinite(np.add.reduce(out, axis=None)):  # see the module docstring (an overflow only costs this)
+            out = np.ascontiguousarray(window_means(window_means(x, bounds[1], -1), bounds[0], -2))
+        return self._finish_forward(out, single)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` shaped like the output -> ``dx`` shaped like the input."""
         dout = self._upstream(dout)
-        a_h, a_w = self._cache
-        return a_h.T @ dout @ a_w
+        a_h, a_w, bounds, (h, w) = self._cache
+        dx = a_h.T @ dout @ a_w
+        if not math.isfinite(np.add.reduce(dx, axis=None)):
+            dx = np.ascontiguousarray(window_spread(window_spread(dout, bounds[0], h, -2), bounds[1], w, -1))
+        return dx
 
 
 class AdaptiveMaxPool2d(_AdaptivePool2d):

@@ -59,6 +59,37 @@ def test_avg_matches_window_means_and_upsampling_repeats_cells():
     assert AdaptiveAvgPool2d((3, 5)).forward(x) == pytest.approx(x, rel=1e-15)  # same size: identity
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("out", [(2, 3), (3, 3), (4, 5), (1, 1), (7, 9)], ids=str)
+def test_avg_with_infinities_and_nans_is_the_window_by_window_result(out):
+    """The averaging matrices are mostly zeros: an infinite or NaN cell times those zeros must not put NaNs in the
+    outputs (and input gradients) of windows it is not part of. Compared with each window's own sum over its
+    count, written out here (PyTorch's order), and its gradient spread over the window the same way."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 6, 7))
+    x[0, 1, 2, 3], x[1, 0, 5, 0], x[1, 2, 0, 6] = np.inf, -np.inf, np.nan
+    layer = AdaptiveAvgPool2d(out)
+    got = layer.forward(x)
+    rows, cols = adaptive_bounds(6, out[0]), adaptive_bounds(7, out[1])
+    want = np.empty(got.shape)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            want[..., i, j] = x[..., r0:r1, c0:c1].sum(axis=(-2, -1)) / ((r1 - r0) * (c1 - c0))
+    dout = rng.standard_normal(got.shape)
+    dout[0, 0, 0, 0], dout[1, 1, -1, -1] = np.inf, np.nan
+    dx = layer.backward(dout)
+    want_dx = np.zeros(x.shape)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            want_dx[..., r0:r1, c0:c1] += (dout[..., i, j] / ((r1 - r0) * (c1 - c0)))[..., None, None]
+    for a, b in ((got, want), (dx, want_dx)):
+        for test in (np.isnan, np.isposinf, np.isneginf):
+            assert np.array_equal(test(a), test(b)), test.__name__
+        finite = np.isfinite(b)
+        assert finite.any() and max_rel_error(a[finite], b[finite]) <= 1e-12  # float64 rounding
+        assert a.flags.c_contiguous
+
+
 def test_overlapping_windows_accumulate_gradient():
     """5 -> 3 windows are [0,2) [1,4) [3,5): cells 1 and 3 lie in two windows each."""
     layer = AdaptiveAvgPool2d((1, 3))
