@@ -7,14 +7,23 @@ import math
 import numpy as np
 
 from .layer import Layer
-from .validation import check_bool, check_choice, check_real
+from .validation import all_finite, check_bool, check_choice, check_real
 
 _erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf is correctly rounded to within an ulp or so
 
 
 class Pointwise(Layer):
     """An element-wise function. ``forward`` keeps its derivative at ``x`` (not its output, which is the
-    caller's and may be changed in place before ``backward``); ``backward`` multiplies ``dout`` by it."""
+    caller's and may be changed in place before ``backward``); ``backward`` multiplies ``dout`` by it.
+
+    A function whose derivative is zero outside a region (``ReLU``, ``Hardsigmoid``) sets :attr:`region`: there
+    its gradient is 0 whatever ``dout`` is, as PyTorch's backward of these functions selects, while the product
+    ``dout * 0`` is NaN for an infinite or NaN ``dout``. So when ``dout`` is not all finite
+    (:func:`~reference.validation.all_finite`), the product is 0 outside the region. (A selection every time,
+    ``np.where``, measured 9x slower than the product at 64x32x28x28.)
+    """
+
+    region = False
 
     def _value_and_slope(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - interface
         """``(f(x), f'(x))``, each shaped like ``x``."""
@@ -27,11 +36,17 @@ class Pointwise(Layer):
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._upstream(dout) * self._cache
+        dout = self._upstream(dout)
+        if self.region and not all_finite(dout):
+            with np.errstate(invalid="ignore"):  # the products outside the region, dropped here
+                return np.where(self._cache != 0, dout * self._cache, 0)
+        return dout * self._cache
 
 
 class ReLU(Pointwise):
     """``max(x, 0)``, any shape. The gradient at exactly 0 is 0 (as PyTorch and TensorFlow)."""
+
+    region = True
 
     def _value_and_slope(self, x):
         return np.maximum(x, 0), x > 0
@@ -128,6 +143,8 @@ class Hardsigmoid(Pointwise):
 
     def __repr__(self) -> str:
         return "Hardsigmoid(float32_slope=True)" if self.float32_slope else "Hardsigmoid()"
+
+    region = True
 
     def _value_and_slope(self, x):
         inside = (x > -3) & (x < 3)

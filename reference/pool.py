@@ -25,7 +25,7 @@ import numpy as np
 
 from .conv import IMPLS
 from .layer import SpatialLayer
-from .validation import as_pair, check_bool, check_choice
+from .validation import all_finite, as_pair, check_bool, check_choice
 from .windows import (
     check_windows_touch_input,
     inside_taps,
@@ -237,9 +237,10 @@ class MaxPool2d(_Pool2d):
 
     @classmethod
     def _loop_window_grad(cls, region, g, taps):
-        """``region (N, C, kh, kw)`` gets ``g (N, C)`` at its first maximum (:meth:`_first_max`)."""
+        """``region (N, C, kh, kw)`` gets ``g (N, C)`` at its first maximum (:meth:`_first_max`) and 0 elsewhere (a
+        selection: ``g`` times 0 would be NaN for an infinite or NaN ``g``, where PyTorch's gradient is 0)."""
         onehot = np.arange(region.shape[2] * region.shape[3]) == cls._first_max(region, taps)[..., None]
-        return onehot.reshape(region.shape) * g[..., None, None]
+        return np.where(onehot.reshape(region.shape), g[..., None, None], 0)
 
     def _windows_forward(self, win):
         # a running maximum over the kh*kw offsets: one pass over (N, C, H', W') per offset,
@@ -281,13 +282,24 @@ class MaxPool2d(_Pool2d):
                 yield a, b, hit
 
     def _windows_backward(self, dxp, cache, d, inside):
-        """Each window's gradient goes to its first maximum (:meth:`_first_hits`)."""
+        """Each window's gradient goes to its first maximum (:meth:`_first_hits`), and only there: ``d`` times the
+        0/1 mask of the hits, or, when ``d`` is not all finite (:func:`~reference.validation.all_finite`), ``d``
+        copied or added where the mask holds (the product would put NaN at the other offsets, where PyTorch's
+        gradient is 0; the masked copy is several times slower). ``dxp`` holds zeros first when the windows do not
+        tile it or ``d`` is not all finite."""
         views, disjoint = self._offset_views(dxp, d)
+        finite = all_finite(d)
+        if not finite:
+            dxp.fill(0)
         for (_, _, view), (_, _, hit) in zip(views, self._first_hits(*cache, inside), strict=True):
-            if disjoint:
+            if finite and disjoint:
                 np.multiply(hit, d, out=view)
-            else:
+            elif finite:
                 view += hit * d
+            elif disjoint:
+                np.copyto(view, d, where=hit)
+            else:
+                np.add(view, d, out=view, where=hit)
 
 
 class AvgPool2d(_Pool2d):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import LeakyReLU, Sigmoid, Tanh, max_rel_error
+from reference import Hardsigmoid, LeakyReLU, ReLU, Sigmoid, Tanh, max_rel_error
 from tests.reference.helpers import assert_gradients_match
 
 
@@ -121,3 +121,14 @@ def test_gelu_and_hardsigmoid_bad_arguments():
 
     assert_refused_by_name(GELU, {}, "approximate", lambda v: isinstance(v, str) and v in ("none", "tanh"))
     assert_refused_by_name(Hardsigmoid, {}, "float32_slope", is_bool)
+
+
+@pytest.mark.parametrize("layer, x, dout, want", [
+    (ReLU(), [-1.0, 0.0, 2.0, -3.0], [np.inf, np.nan, np.inf, -np.inf], [0.0, 0.0, np.inf, 0.0]),
+    (Hardsigmoid(), [-4.0, 0.0, 3.0, 1.0], [np.inf, np.inf, np.nan, -np.inf], [0.0, np.inf, 0.0, -np.inf]),
+], ids=["relu", "hardsigmoid"])
+def test_an_infinite_or_nan_dout_where_the_slope_is_zero_gives_zero(layer, x, dout, want):
+    """Outside its region the gradient is 0 whatever ``dout`` is (PyTorch's ``threshold_backward`` and
+    ``hardsigmoid_backward`` select): ``dout * 0`` would be NaN for an infinite or NaN ``dout``."""
+    layer.forward(np.array(x))
+    np.testing.assert_array_equal(layer.backward(np.array(dout)), np.array(want))

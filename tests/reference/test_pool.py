@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from comparisons.cases import pool_cases
-from reference import AvgPool2d, MaxPool2d
+from reference import AvgPool2d, MaxPool2d, max_rel_error
 from tests.reference.helpers import assert_gradients_match, assert_impls_agree
 
 POOL_CASES = pool_cases()
@@ -141,3 +141,28 @@ def test_max_pool_padding_never_wins_a_tie_with_minus_infinity(impl, ceil_mode):
         np.testing.assert_array_equal(indices[n, 0], first_max_brute_force(x[n, 0], out.shape[2:], 3, 2, 1))
     dx = pool.backward(np.ones_like(out))
     assert dx.sum() == out.size
+
+
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 1, "padding": 1},
+                                    {"kernel_size": 3, "stride": 2, "dilation": 2}, {"kernel_size": 2, "stride": 3}],
+                         ids=str)
+def test_max_pool_gradient_goes_to_the_first_maximum_only_even_when_infinite(kwargs, impl):
+    """Each window's gradient lands on its first maximum and nowhere else, also when it is infinite or NaN (as
+    PyTorch's scatter to the argmax): ``dout`` times a 0/1 mask would put NaN at the window's other cells. The
+    expected gradient is built from the forward's ``indices``."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 7, 8))
+    layer = MaxPool2d(impl=impl, return_indices=True, **kwargs)
+    out, indices = layer.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dout[0, 0, 0, 0], dout[1, 2, -1, -1], dout[0, 1, 1, 1] = np.inf, -np.inf, np.nan
+    want = np.zeros((2, 3, 7 * 8))
+    for n in range(2):
+        for c in range(3):
+            np.add.at(want[n, c], indices[n, c].reshape(-1), dout[n, c].reshape(-1))
+    got, want = layer.backward(dout), want.reshape(x.shape)
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        assert np.array_equal(test(got), test(want)), test.__name__
+    finite = np.isfinite(want)
+    assert max_rel_error(got[finite], want[finite]) <= 1e-15  # overlapping windows add in another order: rounding

@@ -21,6 +21,7 @@ from reference import (
     softmax_cross_entropy,
     validation,
 )
+from reference.validation import all_finite
 
 X = np.zeros((2, 3, 8, 8))
 
@@ -292,3 +293,15 @@ BAD_GRADS = [
 def test_check_gradients_errors_name_the_entry(grads, exc, message):
     with pytest.raises(exc, match=message):
         validation.check_gradients(grads, PARAMS, "SGD.step")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_finds_any_infinity_or_nan_and_reads_an_overflow_as_not_finite(dtype):
+    a = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(dtype)
+    assert all_finite(a) and all_finite(a[:, ::2].transpose(2, 0, 1)) and all_finite(a[:0])
+    for value in (np.inf, -np.inf, np.nan):
+        b = a.copy()
+        b[2, 3, 4] = value
+        assert not all_finite(b) and not all_finite(b[:, ::-1])
+    big = np.full(4, np.finfo(dtype).max / 2, dtype=dtype)  # finite, but its squares overflow: the exact path
+    assert np.isfinite(big).all() and not all_finite(big)
