@@ -43,6 +43,7 @@ from .conv import IMPLS
 from .layer import SpatialLayer
 from .validation import (
     MAX_INT,
+    all_finite,
     as_pair,
     as_real_pair,
     check_choice,
@@ -263,8 +264,8 @@ class Upsample(SpatialLayer):
         else:
             a_h, a_w = self._matrices(hw, dtype)
             dx = np.ascontiguousarray(a_h.T @ (d @ a_w))
-            if not math.isfinite(np.add.reduce(dx, axis=None)):
+            if not all_finite(dx):
                 # the matrices' zeros times a non-finite dout are NaN in cells that output never read: add each
-                # output's gradient to the cells it read only, as the loop does (an overflow only costs this)
+                # output's gradient to the cells it read only, as the loop does
                 dx = np.ascontiguousarray(_scatter(_scatter(d, ph, hw[0], -2), pw, hw[1], -1))
         return dx[0] if single else dx
