@@ -9,9 +9,8 @@ One implementation each, no loop/im2col pair: the windows are not a strided view
 pooling is separable, ``out = A_h @ x @ A_w.T`` with averaging matrices ``A[i, h] = 1/len(I_i)``
 on window ``I_i``, and its gradient is ``A_h.T @ dout @ A_w``; the matrices' zeros would turn an infinite or NaN
 cell into NaN in every output (or input gradient) it is not part of, so a result that is not finite is computed
-again window by window (:func:`window_means`, :func:`window_spread`), as PyTorch computes it. Max pooling walks the
-``oh*ow``
-windows (each vectorized over ``N, C``), takes the first maximum in row-major order (as
+again window by window (:func:`window_means`, :func:`window_spread`), as PyTorch computes it. Max pooling walks
+the ``oh*ow`` windows (each vectorized over ``N, C``), takes the first maximum in row-major order (as
 ``MaxPool2d``), and scatters its gradient with one ``np.add.at`` on those indices.
 """
 

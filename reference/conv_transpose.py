@@ -18,8 +18,6 @@ input does not reach, which are zero (forward) and dropped (backward).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .conv import (
@@ -31,7 +29,7 @@ from .conv import (
     default_rng,
 )
 from .layer import SpatialLayer
-from .validation import as_float_dtype, as_pair, check_allocation, check_bool, check_choice, check_int
+from .validation import all_finite, as_float_dtype, as_pair, check_allocation, check_bool, check_choice, check_int
 from .windows import output_size, pad_spatial, unpad_spatial
 
 
@@ -150,7 +148,7 @@ class ConvTranspose2d(SpatialLayer):
             np.copyto(plan.w_fill, w.reshape(plan.w_fill.shape))
             plan.load_dout(xe)
             # a non-finite weight must not meet the zeros past each row's end (Im2colPlan.weight_grad_gemm)
-            plan.nonfinite = not math.isfinite(np.vdot(w, w))
+            plan.nonfinite = not all_finite(w)
             out = plan.input_grad()
         if b is not None:
             out += b[:, None, None]
