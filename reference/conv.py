@@ -103,12 +103,16 @@ def default_rng(rng) -> np.random.Generator:
 
 
 # -- loop kernels: the tutorial's iterate_regions, batched ---------------------
+# The loop kernels multiply with np.matmul, never np.dot or np.tensordot: np.dot treats an operand of one element as
+# a scalar and hands it to BLAS's axpy, which skips a zero scalar, so 0 * inf gives 0 instead of NaN (one image, one
+# channel per group, a 1x1 kernel), where im2col and PyTorch give NaN. np.matmul always multiplies.
 def conv2d_loop_forward(xp, w, b, stride, dilation, out_hw):
     """``xp (N, C, Hp, Wp)`` padded input -> ``(N, F, H', W')``."""
     out = np.empty((xp.shape[0], w.shape[0], *out_hw), dtype=xp.dtype)
+    wm = w.reshape(w.shape[0], -1).T  # (C*kh*kw, F)
     for i, j, rows, cols in window_slices(out_hw, w.shape[2:], stride, dilation):
         region = xp[:, :, rows, cols]  # (N, C, kh, kw)
-        out[:, :, i, j] = np.tensordot(region, w, axes=([1, 2, 3], [1, 2, 3]))
+        out[:, :, i, j] = np.matmul(region.reshape(len(region), -1), wm)
     if b is not None:
         out += b[:, None, None]
     return out
@@ -124,16 +128,19 @@ def conv2d_loop_input_grad(w, dout, stride, dilation, xp_shape):
     """``w (F, C, kh, kw)``, ``dout (N, F, H', W')`` -> ``dxp (N, C, Hp, Wp)``, the gradient w.r.t. the padded
     input (also the forward of a transposed convolution: :mod:`reference.conv_transpose`)."""
     dxp = np.zeros(xp_shape, dtype=dout.dtype)
+    wm = w.reshape(w.shape[0], -1)  # (F, C*kh*kw)
     for i, j, rows, cols in window_slices(dout.shape[2:], w.shape[2:], stride, dilation):
-        dxp[:, :, rows, cols] += np.tensordot(dout[:, :, i, j], w, axes=([1], [0]))
+        dxp[:, :, rows, cols] += np.matmul(dout[:, :, i, j], wm).reshape(len(dout), *w.shape[1:])
     return dxp
 
 
 def conv2d_loop_weight_grad(xp, dout, stride, dilation, w_shape):
     """``xp (N, C, Hp, Wp)`` padded input, ``dout (N, F, H', W')`` -> ``dw (F, C, kh, kw)``."""
     dw = np.zeros(w_shape, dtype=dout.dtype)
+    dwm = dw.reshape(w_shape[0], -1)  # a view: (F, C*kh*kw)
     for i, j, rows, cols in window_slices(dout.shape[2:], w_shape[2:], stride, dilation):
-        dw += np.tensordot(dout[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))
+        region = xp[:, :, rows, cols]  # (N, C, kh, kw)
+        dwm += np.matmul(dout[:, :, i, j].T, region.reshape(len(region), -1))
     return dw
 
 
@@ -240,6 +247,8 @@ class Im2colPlan:
         self.key: tuple | None = None  # what the layer built this plan for (Conv2d.im2col_plan)
         self._backward_ready = False
         self.nonfinite = False  # set by each weight_grad_gemm (see there)
+        # (H', W') or less: the output positions whose dout is the caller's (see unreached)
+        self.reached = tuple(out_hw)
         self._col2im: Im2colPlan | None = None  # a "flipped" plan's input gradient with non-finite weights
 
     def __reduce__(self):
@@ -322,11 +331,16 @@ class Im2colPlan:
             self.input_grad_output(dx)
         return dx, dw, db
 
-    def past_row_end(self, a: np.ndarray) -> np.ndarray:
-        """The positions ``j >= W'`` of ``a``, whose last axis holds whole rows of :attr:`pitch` positions (columns
-        or window gradients): what :meth:`weight_grad_gemm` and :meth:`input_grad_gemm` zero when a value is
-        non-finite. Empty when rows hold exactly ``W'``."""
-        return a.reshape(*a.shape[:-1], -1, self.pitch, copy=False)[..., self.out_hw[1]:]  # a view: written through
+    def unreached(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of ``a`` (columns or window gradients: its last axis holds whole images of ``H'`` rows of
+        :attr:`pitch` positions) where ``dout`` is not the caller's, as two views (written through): ``j >=
+        reached[1]`` in every row, which includes the positions past each row's end (``j >= W'``), and the rows
+        ``i >= reached[0]``. :attr:`reached` is ``(H', W')`` unless a caller sets less (:class:`ConvTranspose2d
+        <reference.conv_transpose.ConvTranspose2d>`, whose input, this plan's ``dout``, is extended by zero rows
+        and columns). What :meth:`weight_grad_gemm` and :meth:`input_grad_gemm` zero when a value is non-finite."""
+        grid = a.reshape(*a.shape[:-1], -1, self.out_hw[0], self.pitch, copy=False)
+        rows, cols = self.reached
+        return grid[..., cols:], grid[..., rows:, :cols]
 
     def _nonfinite_flipped_input_grad(self, d: np.ndarray, dx: np.ndarray) -> None:
         """``dx`` by col2im for a ``"flipped"`` plan whose weights are not all finite: the flipped kernel multiplies
@@ -352,7 +366,7 @@ class Im2colPlan:
         """``(dw (g, F/g, K), db (F,) or None)``: ``cols @ dpad.T``, the bias gradient in its last column.
 
         The GEMMs meet zeros that are not part of the convolution: ``dout``'s past each row's end
-        (:meth:`past_row_end`), whose columns hold input values, and, in the flipped kernel's input gradient,
+        (:meth:`unreached`), whose columns hold input values, and, in the flipped kernel's input gradient,
         ``dout``'s border. A finite value times such a zero adds nothing, but a non-finite one makes it NaN where
         the loop implementation has no such product. So when this GEMM's result or the forward's weights hold a
         non-finite value (their dot product is not finite; an overflow to inf only costs a second GEMM),
@@ -364,7 +378,8 @@ class Im2colPlan:
         dwb = np.matmul(*self.weight_grad_operands)
         self.nonfinite = not math.isfinite(np.vdot(dwb, self.wb))  # both (K + bias) x F, contiguous
         if self.nonfinite:
-            self.past_row_end(self.cols[:, : self.kg])[...] = 0
+            for unreached in self.unreached(self.cols[:, : self.kg]):
+                unreached[...] = 0
             dwb = np.matmul(*self.weight_grad_operands)
         dwb = (dwb[np.newaxis] if dwb.ndim == 2 else dwb).transpose(0, 2, 1)  # (g, F/g, K + bias)
         db = dwb[..., self.kg].reshape(-1) if self.bias else None
@@ -492,7 +507,8 @@ class Im2colPlan:
         wt, dout, written = chunk[1]
         np.matmul(wt, dout, out=written)
         if self.nonfinite:  # dout's zeros past each row's end, times a non-finite weight, would be NaN there
-            self.past_row_end(written)[...] = 0
+            for unreached in self.unreached(written):
+                unreached[...] = 0
 
     def col2im(self, chunk: tuple, dx: np.ndarray) -> None:
         """Adjoint of the column fill: one chunk's window gradients -> its images of ``dx (N, C, H, W)``.

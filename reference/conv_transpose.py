@@ -107,8 +107,9 @@ class ConvTranspose2d(SpatialLayer):
                               "ConvTranspose2d.forward")
         return out_hw, conv_hw
 
-    def _conv_plan(self, out_shape, conv_hw) -> Im2colPlan:
-        """The adjoint convolution's :class:`Im2colPlan` (input ``out_shape``, output ``conv_hw``), kept per shape."""
+    def _conv_plan(self, out_shape, conv_hw, reached) -> Im2colPlan:
+        """The adjoint convolution's :class:`Im2colPlan` (input ``out_shape``, output ``conv_hw``), kept per shape,
+        with the input's ``(H, W)`` as the positions its ``dout`` reaches (:meth:`Im2colPlan.unreached`)."""
         key = (out_shape, conv_hw, self.dtype, self.kernel_size, self.stride, self.padding, self.dilation,
                self.groups, self.in_channels)
         if self._plan is None or self._plan.key != key:
@@ -116,6 +117,7 @@ class ConvTranspose2d(SpatialLayer):
             self._plan = Im2colPlan(out_shape, conv_hw, self.kernel_size, self.stride, pads, self.dilation, "zeros",
                                     self.groups, self.in_channels, False, self.dtype)
             self._plan.key = key
+        self._plan.reached = tuple(reached)
         return self._plan
 
     def _group_slices(self) -> list[tuple[slice, slice]]:
@@ -133,21 +135,25 @@ class ConvTranspose2d(SpatialLayer):
         b = self._param("bias", (self.out_channels,), self.dtype) if self.use_bias else None
         out_hw, conv_hw = self._geometry(x.shape)
         n = x.shape[0]
-        # the input as the adjoint convolution's dout: zero rows/columns where that output is larger
-        xe = pad_spatial(x, ((0, conv_hw[0] - x.shape[2]), (0, conv_hw[1] - x.shape[3])))
         out_shape = (n, self.out_channels, *out_hw)
         if self.impl == "loop":
+            # the loop visits the input's own positions only: the padded output's rows the input does not reach
+            # stay zero
             padded = (n, self.out_channels, out_hw[0] + 2 * self.padding[0], out_hw[1] + 2 * self.padding[1])
             outp = np.empty(padded, dtype=self.dtype)
             for cs, fs in self._group_slices():
-                outp[:, fs] = conv2d_loop_input_grad(w[cs], xe[:, cs], self.stride, self.dilation,
+                outp[:, fs] = conv2d_loop_input_grad(w[cs], x[:, cs], self.stride, self.dilation,
                                                      (n, fs.stop - fs.start, *padded[2:]))
             out = np.ascontiguousarray(unpad_spatial(outp, self.padding))
+            xe = x
         else:
-            plan = self._conv_plan(out_shape, conv_hw)
+            # the input as the adjoint convolution's dout: zero rows/columns where that output is larger
+            xe = pad_spatial(x, ((0, conv_hw[0] - x.shape[2]), (0, conv_hw[1] - x.shape[3])))
+            plan = self._conv_plan(out_shape, conv_hw, x.shape[2:])
             np.copyto(plan.w_fill, w.reshape(plan.w_fill.shape))
             plan.load_dout(xe)
-            # a non-finite weight must not meet the zeros past each row's end (Im2colPlan.weight_grad_gemm)
+            # a non-finite weight must not meet the zeros past each row's end or those of xe's extension
+            # (Im2colPlan.unreached)
             plan.nonfinite = not all_finite(w)
             out = plan.input_grad()
         if b is not None:
@@ -161,15 +167,15 @@ class ConvTranspose2d(SpatialLayer):
         xe, w, x_shape, out_shape, conv_hw, single = self._cache
         d = dout[np.newaxis] if single else dout
         h, wd = x_shape[2:]
-        if self.impl == "loop":
+        if self.impl == "loop":  # xe is the input itself: the windows of its positions only
             dp = pad_spatial(d, self.padding)
             dxe = np.empty(xe.shape, dtype=self.dtype)
             dw = np.empty_like(w)
             for cs, fs in self._group_slices():
-                dxe[:, cs] = conv2d_loop_forward(dp[:, fs], w[cs], None, self.stride, self.dilation, conv_hw)
+                dxe[:, cs] = conv2d_loop_forward(dp[:, fs], w[cs], None, self.stride, self.dilation, (h, wd))
                 dw[cs] = conv2d_loop_weight_grad(dp[:, fs], xe[:, cs], self.stride, self.dilation, w[cs].shape)
         else:
-            plan = self._conv_plan(out_shape, conv_hw)
+            plan = self._conv_plan(out_shape, conv_hw, (h, wd))
             plan.load_dout(xe)  # the forward's input, as the convolution's dout (a copied plan holds no dout)
             plan.fill_columns(d)
             plan.forward_gemm(w, None)

@@ -16,6 +16,7 @@ import reference as ref
 from comparisons import cases
 from comparisons.frameworks.protocol import RunInputs
 from tests.comparisons.helpers import framework
+from tests.frameworks import import_or_skip
 
 pytestmark = pytest.mark.torch
 
@@ -72,3 +73,72 @@ def test_infinities_and_nans_are_pytorchs(case, impl):
             other = other[0]
         for test in (np.isnan, np.isposinf, np.isneginf):
             assert np.array_equal(test(mine), test(other)), f"{key}: {test.__name__} differs"
+
+
+# Convolutions with an infinity or a NaN in each place in turn: the input, the weight or ``dout``, every cell (up to
+# POSITIONS of them, evenly spread). The geometries are those where zeros that are not the caller's meet it: one
+# image with one channel per group and a 1x1 kernel (``np.dot`` hands a one-element operand to BLAS's axpy, which
+# skips a zero one, so 0 * inf gave 0, not NaN), the padding, the flipped-kernel input gradient (2F <= C at stride
+# 1), strides (col2im), and for ConvTranspose2d an ``output_padding`` at or past the stride (the adjoint
+# convolution's dout extended by zero rows and columns).
+#   name: (layer, x shape (N, C, H, W), out_channels, kernel, stride, padding, dilation, groups, output_padding)
+CONV_GEOMETRIES = {
+    "conv-1image-1channel-k1-p1": ("Conv2d", (1, 1, 3, 4), 2, 1, 1, 1, 1, 1, 0),
+    "conv-1image-grouped-k1-s2-p1": ("Conv2d", (1, 2, 3, 3), 2, 1, 2, 1, 1, 2, 0),
+    "conv-k3-p1-d2": ("Conv2d", (2, 2, 4, 4), 3, 3, 1, 1, 2, 1, 0),
+    "conv-flipped-k3-p2": ("Conv2d", (1, 4, 3, 4), 2, 3, 1, 2, 1, 1, 0),
+    "conv-k2-s2-p1": ("Conv2d", (2, 2, 4, 5), 2, 2, 2, 1, 1, 1, 0),
+    "convtranspose-k1-s2-op1": ("ConvTranspose2d", (1, 2, 3, 3), 1, 1, 2, 0, 1, 1, 1),
+    "convtranspose-k3-p1-op1-d2": ("ConvTranspose2d", (2, 2, 3, 3), 2, 3, 1, 1, 2, 1, 1),
+    "convtranspose-k2-s2-op2-d3": ("ConvTranspose2d", (1, 2, 2, 3), 2, 2, 2, 0, 3, 1, 2),
+    "convtranspose-grouped-k3-op2-d3": ("ConvTranspose2d", (2, 4, 3, 2), 2, 3, 1, 0, 3, 2, 2),
+}
+POSITIONS = 40
+PLACES = ("x", "weight", "dout")
+
+
+def _torch_conv(torch, layer, x, w, b, dout, stride, padding, dilation, groups, output_padding):
+    """PyTorch's forward, ``dx``, ``dw`` and ``db`` of ``conv2d`` / ``conv_transpose2d``, float64."""
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    if layer == "Conv2d":
+        out = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation, groups)
+    else:
+        out = torch.nn.functional.conv_transpose2d(tx, tw, tb, stride, padding, output_padding, groups, dilation)
+    out.backward(torch.from_numpy(dout))
+    return {"forward": out.detach().numpy(), "dx": tx.grad.numpy(), "weight": tw.grad.numpy(),
+            "bias": tb.grad.numpy()}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("impl", ["loop", "im2col"])
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("name", CONV_GEOMETRIES)
+def test_convolutions_nonfinite_in_every_place_are_pytorchs(name, place, impl):
+    torch = import_or_skip("torch")
+    layer, x_shape, out_channels, kernel, stride, padding, dilation, groups, output_padding = CONV_GEOMETRIES[name]
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if layer == "ConvTranspose2d":
+        options["output_padding"] = output_padding
+    model = getattr(ref, layer)(x_shape[1], out_channels, kernel, impl=impl, rng=1, **options)
+    rng = np.random.default_rng(len(name))
+    x = rng.standard_normal(x_shape)
+    dout = rng.standard_normal(model.forward(x).shape)
+    clean = {"x": x, "weight": model.params["weight"].copy(), "dout": dout}
+    cells = clean[place].size
+    for k, cell in enumerate(np.unique(np.linspace(0, cells - 1, min(cells, POSITIONS)).astype(int))):
+        arrays = {key: value.copy() for key, value in clean.items()}
+        arrays[place].reshape(-1)[cell] = (np.inf, -np.inf, np.nan)[k % 3]
+        model.params["weight"] = arrays["weight"]
+        ours = {"forward": model.forward(arrays["x"])}
+        ours["dx"] = model.backward(arrays["dout"])
+        ours.update(model.grads)
+        theirs = _torch_conv(torch, layer, arrays["x"], arrays["weight"], model.params["bias"], arrays["dout"],
+                             stride, padding, dilation, groups, output_padding)
+        for key, mine in ours.items():
+            for test in (np.isnan, np.isposinf, np.isneginf):
+                assert np.array_equal(test(mine), test(theirs[key])), (
+                    f"{place} cell {cell} = {arrays[place].reshape(-1)[cell]}: {key}: {test.__name__} differs")
+            finite = np.isfinite(mine)
+            np.testing.assert_allclose(mine[finite], theirs[key][finite], rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{place} cell {cell}: {key}: finite values (float64 rounding)")
