@@ -1,7 +1,8 @@
 """Infinities and NaNs through the case matrix: the reference's are PyTorch's.
 
 Every case without a loss runs with an infinity and a NaN in its input and an infinity in ``dout``, in float64,
-with each implementation; the forward, ``dx`` and every parameter gradient must have their NaNs, ``+inf`` and
+with each implementation, and every case with parameters again with an infinity in each parameter instead of the
+input; the forward, ``dx`` and every parameter gradient must have their NaNs, ``+inf`` and
 ``-inf`` where PyTorch has them. Where a layout's zeros (im2col's columns past a row's end, interpolation and
 averaging matrices) or a 0/1 mask (ReLU, max pooling) would turn them into NaNs of its own, the reference keeps
 them out; this test is what shows that it does, layer by layer.
@@ -34,19 +35,33 @@ def _batched(a: np.ndarray, case: cases.Case) -> np.ndarray:
     return a[np.newaxis] if case.single and a.ndim in (1, 3) else a
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-@pytest.mark.parametrize("case, impl", [pytest.param(case, impl, id=f"{case.id}-{impl}")
-                                        for case in CASES for impl in case.impls])
-def test_infinities_and_nans_are_pytorchs(case, impl):
+def _with_parameters(case: cases.Case) -> bool:
+    return bool(cases.build_reference(case, case.impls[0], np.dtype("float64")).params)
+
+
+# PyTorch's batch and group norm kernels fold the scale into ``x * (gamma * invstd) + (beta - mean * gamma * invstd)``:
+# an infinite ``gamma`` gives inf - inf = NaN there where the reference's ``(x - mean) * invstd * gamma`` gives
+# +-inf. Both are IEEE results of two orders of one formula, so their non-finite parameters are not compared.
+FOLDED_SCALE = {"BatchNorm2d", "GroupNorm"}
+PARAMETER_CASES = [case for case in CASES if case.layer not in FOLDED_SCALE and _with_parameters(case)]
+
+
+def _assert_nonfinite_as_pytorchs(case: cases.Case, impl: str, place: str) -> None:
+    """Run ``case`` in float64 with non-finite values in ``place`` (``"input"``: an infinity and a NaN in the input;
+    ``"parameters"``: an infinity in the middle cell of every parameter) and an infinity in ``dout``; the NaNs,
+    ``+inf`` and ``-inf`` of the forward, ``dx`` and every parameter gradient must be PyTorch's."""
     torch = framework("torch")
     case = torch.reference_case(case)
     model = cases.build_reference(case, impl, np.dtype("float64"))
     buffers = {key: np.array(value) for key, value in model.buffers.items()}  # as before the forward
     rng = np.random.default_rng(20_000 + case.seed)
     x = rng.standard_normal(case.input_shape) * case.scale
-    cells = x.reshape(-1)
-    cells[cells.size // 3], cells[2 * cells.size // 3] = np.inf, np.nan
+    if place == "input":
+        cells = x.reshape(-1)
+        cells[cells.size // 3], cells[2 * cells.size // 3] = np.inf, np.nan
+    else:
+        for value in model.params.values():
+            value.reshape(-1)[value.size // 2] = np.inf
     h = x
     for layer in model.layers:
         h = layer.forward(h)
@@ -73,6 +88,22 @@ def test_infinities_and_nans_are_pytorchs(case, impl):
             other = other[0]
         for test in (np.isnan, np.isposinf, np.isneginf):
             assert np.array_equal(test(mine), test(other)), f"{key}: {test.__name__} differs"
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("case, impl", [pytest.param(case, impl, id=f"{case.id}-{impl}")
+                                        for case in CASES for impl in case.impls])
+def test_infinities_and_nans_are_pytorchs(case, impl):
+    _assert_nonfinite_as_pytorchs(case, impl, "input")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("case, impl", [pytest.param(case, impl, id=f"{case.id}-{impl}")
+                                        for case in PARAMETER_CASES for impl in case.impls])
+def test_infinite_parameters_are_pytorchs(case, impl):
+    _assert_nonfinite_as_pytorchs(case, impl, "parameters")
 
 
 # Convolutions with an infinity or a NaN in each place in turn: the input, the weight or ``dout``, every cell (up to
