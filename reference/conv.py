@@ -112,7 +112,7 @@ def conv2d_loop_forward(xp, w, b, stride, dilation, out_hw):
     wm = w.reshape(w.shape[0], -1).T  # (C*kh*kw, F)
     for i, j, rows, cols in window_slices(out_hw, w.shape[2:], stride, dilation):
         region = xp[:, :, rows, cols]  # (N, C, kh, kw)
-        out[:, :, i, j] = np.matmul(region.reshape(len(region), -1), wm)
+        out[:, :, i, j] = np.matmul(region.reshape(len(region), len(wm)), wm)
     if b is not None:
         out += b[:, None, None]
     return out
@@ -140,7 +140,7 @@ def conv2d_loop_weight_grad(xp, dout, stride, dilation, w_shape):
     dwm = dw.reshape(w_shape[0], -1)  # a view: (F, C*kh*kw)
     for i, j, rows, cols in window_slices(dout.shape[2:], w_shape[2:], stride, dilation):
         region = xp[:, :, rows, cols]  # (N, C, kh, kw)
-        dwm += np.matmul(dout[:, :, i, j].T, region.reshape(len(region), -1))
+        dwm += np.matmul(dout[:, :, i, j].T, region.reshape(len(region), dwm.shape[1]))
     return dw
 
 
