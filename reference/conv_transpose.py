@@ -13,7 +13,9 @@ kernels: ``loop`` :func:`~reference.conv.conv2d_loop_input_grad`, :func:`~refere
 and :func:`~reference.conv.conv2d_loop_weight_grad`; ``im2col`` the phases of an
 :class:`~reference.conv.Im2colPlan` built for that convolution. ``H' = H + output_padding // stride``: when
 ``output_padding >= stride`` (allowed with a dilation larger than it) the convolution has rows the transposed
-input does not reach, which are zero (forward) and dropped (backward).
+input does not reach: im2col's ``dout`` has zeros there (forward) and drops them (backward), and keeps an infinity
+or a NaN from meeting those zeros (:meth:`~reference.conv.Im2colPlan.unreached`); the loop visits the input's own
+positions only.
 """
 
 from __future__ import annotations
