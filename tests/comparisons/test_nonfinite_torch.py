@@ -19,7 +19,10 @@ from comparisons.frameworks.protocol import RunInputs
 from tests.comparisons.helpers import framework
 from tests.frameworks import import_or_skip
 
-pytestmark = pytest.mark.torch
+# numpy warns of the infinities and NaNs these tests put in (the reference's own RuntimeWarnings are errors in the
+# suite's settings)
+pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")]
 
 # The normalizations' backward adds terms that are each infinite once one ``dout`` is: the reference and PyTorch
 # group them differently (the reference as (g - mean(g)) - xhat * mean(g * xhat)), so where one gets -inf from
@@ -90,16 +93,12 @@ def _assert_nonfinite_as_pytorchs(case: cases.Case, impl: str, place: str) -> No
             assert np.array_equal(test(mine), test(other)), f"{key}: {test.__name__} differs"
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("case, impl", [pytest.param(case, impl, id=f"{case.id}-{impl}")
                                         for case in CASES for impl in case.impls])
 def test_infinities_and_nans_are_pytorchs(case, impl):
     _assert_nonfinite_as_pytorchs(case, impl, "input")
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("case, impl", [pytest.param(case, impl, id=f"{case.id}-{impl}")
                                         for case in PARAMETER_CASES for impl in case.impls])
 def test_infinite_parameters_are_pytorchs(case, impl):
@@ -140,8 +139,6 @@ def _torch_conv(torch, layer, x, w, b, dout, stride, padding, dilation, groups, 
             "bias": tb.grad.numpy()}
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("impl", ["loop", "im2col"])
 @pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("name", CONV_GEOMETRIES)
